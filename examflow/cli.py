@@ -1,0 +1,23 @@
+"""The examflow command line: `examflow --help`."""
+
+import typer
+
+from examflow.commands import calendar_cmds, fees_cmds, register_cmds, status_cmds
+
+app = typer.Typer(
+    name="examflow",
+    help="Run a nationwide certificate exam's sittings from the organiser's side.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(calendar_cmds.app, name="calendar")
+app.add_typer(register_cmds.schools_app, name="schools")
+app.add_typer(register_cmds.sites_app, name="sites")
+app.add_typer(fees_cmds.app, name="fees")
+app.command("register")(register_cmds.register)
+app.command("status")(status_cmds.status)
+
+
+def main() -> None:
+    app()

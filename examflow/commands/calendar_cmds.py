@@ -1,0 +1,74 @@
+"""examflow calendar check|load"""
+
+from datetime import datetime
+from pathlib import Path
+
+import typer
+from rich.table import Table as RichTable
+
+from examflow.console import AS_OF_HELP, err, fail, out, parse_as_of
+from examflow.db import session_scope
+from models.domain import StageCode
+from models.sitting_calendar import CalendarError, CalendarSpec, parse_calendar
+from models.sittings import store_calendar
+
+app = typer.Typer(help="Sitting calendars (TOML): check and load.", no_args_is_help=True)
+
+
+def read_calendar(path: Path) -> CalendarSpec:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"cannot read {path}: {exc}")
+    try:
+        return parse_calendar(text)
+    except CalendarError as exc:
+        err.print(f"[red]{path}: {len(exc.problems)} problem(s)[/red]")
+        for problem in exc.problems:
+            err.print(f"  {problem}")
+        raise typer.Exit(1) from None
+
+
+def print_calendar(calendar: CalendarSpec) -> None:
+    """One column per sitting, one row per date or stage window (dates inclusive)."""
+    table = RichTable(title=f"{calendar.certificate} {calendar.notice}".strip())
+    table.add_column("")
+    for s in calendar.sittings:
+        table.add_column(s.code)
+    table.add_row("exam day", *(f"{s.exam_day:%Y-%m-%d %a}" for s in calendar.sittings))
+    table.add_row(
+        "levels",
+        *(
+            "\n".join(f"{x.level} {x.starts:%H:%M}-{x.ends:%H:%M}" for x in s.slots)
+            for s in calendar.sittings
+        ),
+    )
+    for stage in StageCode:
+        cells = []
+        for s in calendar.sittings:
+            w = s.window(stage)
+            opens = f"{w.opens:%m-%d}" if w.opens else "…"
+            at = f" {w.closes_at:%H:%M}" if isinstance(w.closes, datetime) else ""
+            cells.append(f"{opens} – {w.closes_at:%m-%d}{at}")
+        table.add_row(stage.value, *cells)
+    table.add_row(
+        "fees (yuan)",
+        *(" ".join(f"{lv} {calendar.fee(s, lv)}" for lv in s.levels) for s in calendar.sittings),
+    )
+    out.print(table)
+
+
+@app.command("check")
+def check(file: Path) -> None:
+    """Validate a calendar file: print its sittings, or every problem (exit 1)."""
+    print_calendar(read_calendar(file))
+
+
+@app.command("load")
+def load(file: Path, as_of: str | None = typer.Option(None, help=AS_OF_HELP)) -> None:
+    """Store or update the sittings of a calendar file (idempotent)."""
+    calendar = read_calendar(file)
+    with session_scope() as session:
+        outcome = store_calendar(session, calendar, str(file), parse_as_of(as_of))
+    for code, what in outcome.items():
+        out.print(f"{code}: {what}")

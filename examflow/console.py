@@ -1,0 +1,62 @@
+"""Shared pieces of the command line: consoles, --as-of parsing, reading files, failing well."""
+
+import hashlib
+from datetime import datetime, time
+from pathlib import Path
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+
+from models.domain import SHANGHAI
+from models.problems import RejectedFileError
+from models.tabular import Column, Table, TableError, read_table
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+AS_OF_HELP = (
+    "Evaluate at this moment (ISO date or date-time; Asia/Shanghai if no offset). Default: now."
+)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+def parse_as_of(value: str | None) -> datetime:
+    """An aware datetime from ``--as-of``; naive values are Asia/Shanghai; default now."""
+    if value is None:
+        return datetime.now(SHANGHAI)
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        fail(f"--as-of {value!r} is not an ISO date or date-time (e.g. 2024-04-29T23:59:59)", 2)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=SHANGHAI)
+    if len(value.strip()) == 10:
+        parsed = datetime.combine(parsed.date(), time(0), SHANGHAI)
+    return parsed
+
+
+def read_upload(path: Path, columns: tuple[Column, ...]) -> tuple[Table, str]:
+    """Read a CSV/XLSX upload; returns the table and the file's SHA-256."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        fail(f"cannot read {path}: {exc.strerror or exc}")
+    try:
+        table = read_table(data, path.name, columns)
+    except TableError as exc:
+        fail(f"{path.name}: {exc}")
+    for warning in table.warnings:
+        err.print(f"[yellow]warning:[/yellow] {warning}")
+    return table, hashlib.sha256(data).hexdigest()
+
+
+def report_rejection(source: str, exc: RejectedFileError) -> NoReturn:
+    err.print(f"[red]{source}: {len(exc.problems)} problem(s); nothing was stored[/red]")
+    for problem in exc.problems:
+        err.print(f"  {problem}")
+    raise typer.Exit(1)

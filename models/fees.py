@@ -1,0 +1,128 @@
+"""Fees (考核费用): provincial standards, the advance-fee fallback, and 多退少补 per school."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import UniqueConstraint, func
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from models.domain import Level
+
+
+class FeeStandardBase(SQLModel):
+    province: str = Field(index=True)
+    level: str
+    year: int
+    amount_fen: int = Field(ge=0)
+
+
+class FeeStandard(FeeStandardBase, table=True):
+    """A province's published fee for a level, for registrations in ``year``."""
+
+    __table_args__ = (UniqueConstraint("province", "level", "year"),)
+    id: int | None = Field(default=None, primary_key=True)
+    loaded_at: datetime
+
+
+class FeeError(ValueError):
+    pass
+
+
+def yuan_to_fen(amount: str | Decimal | int) -> int:
+    """Parse an amount in yuan (up to 2 decimals) into fen; FeeError if not one."""
+    try:
+        value = Decimal(str(amount).strip().replace(",", ""))
+    except InvalidOperation as exc:
+        raise FeeError(f"{amount!r} is not an amount in yuan") from exc
+    if not value.is_finite() or value < 0 or value != value.quantize(Decimal("0.01")):
+        raise FeeError(f"{amount!r} is not an amount in yuan (>= 0, at most 2 decimals)")
+    return int(value * 100)
+
+
+def fen_to_yuan(fen: int) -> str:
+    sign = "-" if fen < 0 else ""
+    return f"{sign}{abs(fen) // 100}.{abs(fen) % 100:02d}"
+
+
+def set_standard(
+    session: Session, province: str, level: Level, year: int, amount_fen: int, as_of: datetime
+) -> str:
+    """Record a province's published fee; returns created/updated/unchanged."""
+    if not province.strip():
+        raise FeeError("province is required")
+    row = session.exec(
+        select(FeeStandard).where(
+            FeeStandard.province == province, FeeStandard.level == level, FeeStandard.year == year
+        )
+    ).first()
+    if row is None:
+        session.add(
+            FeeStandard(
+                province=province,
+                level=level,
+                year=year,
+                amount_fen=amount_fen,
+                loaded_at=as_of.astimezone(UTC),
+            )
+        )
+        session.flush()
+        return "created"
+    if row.amount_fen == amount_fen:
+        return "unchanged"
+    row.amount_fen, row.loaded_at = amount_fen, as_of.astimezone(UTC)
+    session.add(row)
+    session.flush()
+    return "updated"
+
+
+def standards_for_year(session: Session, year: int) -> dict[tuple[str, str], int]:
+    """(province, level) -> fen for the standards that apply to registrations in ``year``."""
+    rows = session.exec(select(FeeStandard).where(FeeStandard.year == year))
+    return {(r.province, r.level): r.amount_fen for r in rows}
+
+
+@dataclass(frozen=True)
+class SchoolFees:
+    """What one payer owes for a sitting: billed at registration, at today's standard, and the
+    difference (positive: the school tops up; negative: the organiser refunds)."""
+
+    payer: str
+    province: str
+    candidates: int
+    billed_fen: int
+    standard_fen: int
+
+    @property
+    def difference_fen(self) -> int:
+        return self.standard_fen - self.billed_fen
+
+
+def fees_report(session: Session, sitting_code: str, year: int) -> list[SchoolFees]:
+    """Per school (social candidates per host site), for one sitting."""
+    from models.registration import Registration
+
+    payer = func.coalesce(Registration.school_code, "social@" + col(Registration.site_code))
+    rows = session.exec(
+        select(
+            payer,
+            Registration.province,
+            Registration.level,
+            func.count(),
+            func.sum(Registration.fee_fen),
+        )
+        .where(Registration.sitting_code == sitting_code)
+        .group_by(payer, Registration.province, Registration.level)
+    )
+    standards = standards_for_year(session, year)
+    totals: dict[tuple[str, str], list[int]] = {}
+    for code, province, level, count, billed in rows:
+        entry = totals.setdefault((code, province), [0, 0, 0])
+        entry[0] += count
+        entry[1] += billed
+        standard = standards.get((province, level))
+        entry[2] += billed if standard is None else standard * count
+    return [
+        SchoolFees(code, province, n, billed, standard)
+        for (code, province), (n, billed, standard) in sorted(totals.items())
+    ]

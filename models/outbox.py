@@ -1,0 +1,294 @@
+"""The outbox: every message examflow means to send, one row per (sitting, stage, checkpoint,
+day, recipient), queued once and delivered by ``notifications.sender``.
+
+A row is ``pending`` until a server accepted it (``sent``) or refused it for good
+(``failed``). Queueing the same drafts again inserts nothing and returns only the rows that
+have not gone out yet, so a re-run re-delivers what did not go out and never re-sends what did.
+"""
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime
+from email.headerregistry import HeaderRegistry
+from email.utils import getaddresses
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from sqlalchemy import DateTime, Dialect, UniqueConstraint, func, insert, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, Session, SQLModel
+
+KEY_SEPARATOR = "|"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware datetime stored as UTC; read back as an aware UTC datetime on every backend."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: give an aware datetime (stored as UTC)")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class OutboxStatus(StrEnum):
+    pending = "pending"
+    sent = "sent"
+    failed = "failed"
+
+
+class OutboxMessageBase(SQLModel):
+    key: str
+    sitting_code: str = Field(index=True)
+    stage: str
+    checkpoint: str
+    day: date
+    recipient_ref: str
+    to_addr: str
+    cc_addr: str | None = None
+    subject: str
+    text_body: str
+    html_body: str
+    attachment_name: str | None = None
+    attachment_type: str | None = None
+    attachment: bytes | None = None
+    message_id: str
+    status: OutboxStatus = Field(default=OutboxStatus.pending, index=True)
+    attempts: int = 0
+    last_error: str | None = None
+    queued_at: datetime = Field(sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class OutboxMessage(OutboxMessageBase, table=True):
+    __table_args__ = (UniqueConstraint("key", name="uq_outboxmessage_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+
+
+def outbox_key(sitting: str, stage: str, checkpoint: str, day: date, recipient_ref: str) -> str:
+    """The unique key of a message: ``sitting|stage|checkpoint|day|recipient``."""
+    parts = (str(sitting), str(stage), str(checkpoint), day.isoformat(), str(recipient_ref))
+    for part in parts:
+        if not part or KEY_SEPARATOR in part or "\r" in part or "\n" in part:
+            raise ValueError(
+                f"outbox key part {part!r} must be non-empty, without {KEY_SEPARATOR!r} or CR/LF"
+            )
+    return KEY_SEPARATOR.join(parts)
+
+
+_HEADERS = HeaderRegistry()
+
+
+def check_single_address(value: str, field: str = "address") -> str:
+    """``value`` if it is exactly one well-formed address (display name allowed), else ValueError.
+
+    Refuses CR/LF (header injection), lists, groups, missing local part or domain, and
+    non-ASCII addr-specs (those need SMTPUTF8 on every hop; a display name may be Chinese).
+    """
+    if "\r" in value or "\n" in value:
+        raise ValueError(f"{field} must not contain CR or LF")
+    value = value.strip()
+    if not value:
+        raise ValueError(f"{field} is empty")
+    pairs = getaddresses([value])
+    if len(pairs) != 1 or not pairs[0][1]:
+        raise ValueError(f"{field} must be exactly one address")
+    try:
+        header: Any = _HEADERS("To", value)
+    except Exception as exc:  # the header parser raises several types on garbage
+        raise ValueError(f"{field} is not a well-formed address") from exc
+    addresses = header.addresses
+    if header.defects or len(addresses) != 1 or len(header.groups) != 1:
+        raise ValueError(f"{field} must be exactly one well-formed address")
+    if header.groups[0].display_name is not None:
+        raise ValueError(f"{field} must not be a group")
+    address = addresses[0]
+    if not address.username or not address.domain:
+        raise ValueError(f"{field} needs a local part and a domain")
+    if address.addr_spec != pairs[0][1]:
+        raise ValueError(f"{field} is ambiguous")
+    if not address.addr_spec.isascii():
+        raise ValueError(f"{field} must have an ASCII address (the display name may be Chinese)")
+    return value
+
+
+def message_domain(mail_from: str) -> str:
+    """The domain of the sender's address, for Message-IDs (``examflow`` when there is none)."""
+    _name, addr = getaddresses([mail_from])[0] if mail_from else ("", "")
+    domain = addr.rpartition("@")[2].strip()
+    if not domain or not _safe_domain(domain):
+        return "examflow"
+    return domain
+
+
+def _safe_domain(domain: str) -> bool:
+    return domain.isascii() and not any(c in domain for c in ' \t\r\n<>@()[],;:\\"')
+
+
+class MessageDraft(BaseModel):
+    """Everything a caller provides for one message; the outbox adds the rest when queueing.
+
+    ``key`` may be left empty: it is then built with :func:`outbox_key`; when given it must
+    equal that.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str = ""
+    sitting_code: str
+    stage: str
+    checkpoint: str
+    day: date
+    recipient_ref: str
+    to_addr: str
+    cc_addr: str | None = None
+    subject: str
+    text_body: str
+    html_body: str
+    attachment_name: str | None = None
+    attachment_type: str | None = None
+    attachment: bytes | None = None
+
+    @field_validator("to_addr")
+    @classmethod
+    def _to_is_one_address(cls, value: str) -> str:
+        return check_single_address(value, "to_addr")
+
+    @field_validator("cc_addr")
+    @classmethod
+    def _cc_is_one_address(cls, value: str | None) -> str | None:
+        return None if value is None else check_single_address(value, "cc_addr")
+
+    @field_validator("subject")
+    @classmethod
+    def _subject_is_one_line(cls, value: str) -> str:
+        if "\r" in value or "\n" in value:
+            raise ValueError("subject must not contain CR or LF")
+        if not value.strip():
+            raise ValueError("subject is empty")
+        return value
+
+    @field_validator("attachment_name", "attachment_type")
+    @classmethod
+    def _attachment_header_is_one_line(cls, value: str | None) -> str | None:
+        if value is not None and ("\r" in value or "\n" in value or not value.strip()):
+            raise ValueError("attachment name and type must be non-empty, without CR or LF")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "MessageDraft":
+        expected = outbox_key(
+            self.sitting_code, self.stage, self.checkpoint, self.day, self.recipient_ref
+        )
+        if not self.key:
+            object.__setattr__(self, "key", expected)
+        elif self.key != expected:
+            raise ValueError(f"key {self.key!r} is not outbox_key(...) = {expected!r}")
+        given = (
+            self.attachment is not None,
+            bool(self.attachment_name),
+            bool(self.attachment_type),
+        )
+        if any(given) and not all(given):
+            raise ValueError("attachment, attachment_name and attachment_type go together")
+        if self.attachment_type is not None:
+            maintype, _, subtype = self.attachment_type.partition("/")
+            if not maintype or not subtype or " " in self.attachment_type:
+                raise ValueError("attachment_type must look like 'text/calendar'")
+        return self
+
+
+_TABLE = OutboxMessage.__table__  # type: ignore[attr-defined]
+
+
+def _groups(drafts: Iterable[MessageDraft]) -> list[tuple[str, str, str, date]]:
+    return sorted({(d.sitting_code, d.stage, d.checkpoint, d.day) for d in drafts})
+
+
+def _group_filter(groups: Sequence[tuple[str, str, str, date]]) -> Any:
+    t = _TABLE.c
+    return tuple_(t.sitting_code, t.stage, t.checkpoint, t.day).in_(groups)
+
+
+def _insert_ignoring_conflicts(session: Session) -> Any:
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        return sqlite.insert(_TABLE).on_conflict_do_nothing(index_elements=["key"])
+    if dialect == "postgresql":
+        return postgresql.insert(_TABLE).on_conflict_do_nothing(index_elements=["key"])
+    return insert(_TABLE)
+
+
+def queue_messages(
+    session: Session, drafts: Sequence[MessageDraft], *, queued_at: datetime, mail_domain: str
+) -> list[int]:
+    """Queue ``drafts``; return the ids of all their rows that are still pending, ascending.
+
+    Drafts whose key is already in the outbox are not inserted again (whatever their
+    status); of several drafts with the same key, the first counts. The existing keys are
+    read in one query per (sitting, stage, checkpoint, day) set and the new rows inserted in
+    bulk (a concurrent insert of the same key is ignored, not an error). Each new row gets a
+    stable Message-ID ``<hex@mail_domain>``. The caller commits.
+    """
+    if queued_at.tzinfo is None:
+        raise ValueError("queued_at must be an aware datetime")
+    if not mail_domain or not _safe_domain(mail_domain):
+        raise ValueError(f"mail_domain {mail_domain!r} is not a plain domain")
+    if not drafts:
+        return []
+    unique: dict[str, MessageDraft] = {}
+    for draft in drafts:
+        unique.setdefault(draft.key, draft)
+    groups = _groups(unique.values())
+    conn = session.connection()
+    t = _TABLE.c
+    existing = set(conn.execute(select(t.key).where(_group_filter(groups))).scalars())
+    when = queued_at.astimezone(UTC)
+    new_rows = [
+        {
+            **draft.model_dump(),
+            "message_id": f"<{uuid.uuid4().hex}@{mail_domain}>",
+            "status": OutboxStatus.pending,
+            "attempts": 0,
+            "last_error": None,
+            "queued_at": when,
+            "sent_at": None,
+        }
+        for key, draft in unique.items()
+        if key not in existing
+    ]
+    if new_rows:
+        conn.execute(_insert_ignoring_conflicts(session), new_rows)
+    pending = conn.execute(
+        select(t.id, t.key).where(_group_filter(groups), t.status == OutboxStatus.pending)
+    ).all()
+    return sorted(row.id for row in pending if row.key in unique)
+
+
+def outbox_counts(
+    session: Session, sitting_code: str, stage: str | None = None
+) -> dict[OutboxStatus, int]:
+    """How many messages of a sitting (optionally one stage) are pending, sent and failed."""
+    t = _TABLE.c
+    query = select(t.status, func.count()).where(t.sitting_code == sitting_code)
+    if stage is not None:
+        query = query.where(t.stage == stage)
+    counts = dict.fromkeys(OutboxStatus, 0)
+    for status, count in session.connection().execute(query.group_by(t.status)):
+        counts[OutboxStatus(status)] = count
+    return counts

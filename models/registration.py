@@ -1,0 +1,387 @@
+"""Bulk registration (集中报名) and every rule the notice sets on it.
+
+A file is checked whole: any problem stores nothing, and every problem is reported with its
+row and field. A clean file is stored in one transaction.
+"""
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import UniqueConstraint, func, insert
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from models.domain import SOCIAL, Level
+from models.fees import standards_for_year
+from models.problems import RejectedFileError, RowProblem
+from models.resident_id import ResidentIdError, validate_resident_id
+from models.schools import School, SiteAgreement
+from models.sitting_calendar import SittingSpec
+from models.sittings import Sitting
+from models.tabular import Column, Table
+
+LEVEL_ALIASES: dict[str, Level] = {
+    **{lv.value: lv for lv in Level},
+    **{lv.name: lv for lv in Level},
+}
+MAX_NAME_LENGTH = 64
+
+
+class ImportBatchBase(SQLModel):
+    sitting_code: str = Field(foreign_key="sitting.code", index=True)
+    kind: str
+    file_name: str
+    sha256: str = Field(index=True)
+    rows: int
+    imported_at: datetime
+
+
+class ImportBatch(ImportBatchBase, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+
+
+class RegistrationBase(SQLModel):
+    sitting_code: str = Field(foreign_key="sitting.code", index=True)
+    school_code: str | None = Field(default=None, foreign_key="school.code", index=True)
+    site_code: str = Field(foreign_key="school.code", index=True)
+    name: str
+    id_number: str = Field(max_length=18)
+    level: str
+    province: str = Field(description="the province whose fee standard applies")
+    fee_fen: int
+    fee_basis: str = Field(description="'standard' (province) or 'advance' (calendar default)")
+
+
+class Registration(RegistrationBase, table=True):
+    __table_args__ = (UniqueConstraint("sitting_code", "id_number"),)
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="importbatch.id", index=True)
+    registered_at: datetime
+
+
+REGISTRATION_COLUMNS = (
+    Column("school_code", ("学校代码", "school code", "school")),
+    Column("name", ("姓名", "name", "candidate name")),
+    Column("id_number", ("身份证号", "身份证号码", "id number", "resident id")),
+    Column("level", ("级别", "level")),
+    Column("site_code", ("考点代码", "site code", "site"), required=False),
+)
+LABELS = {c.key: f"{c.labels[0]} ({c.key})" for c in REGISTRATION_COLUMNS}
+
+
+@dataclass(frozen=True)
+class Draft:
+    row: int
+    school_code: str | None
+    site_code: str
+    name: str
+    id_number: str
+    level: Level
+
+    def same_as(self, stored: tuple[str | None, str, str, str]) -> bool:
+        return stored == (self.school_code, self.site_code, self.name, self.level.value)
+
+
+@dataclass
+class RegistrationSummary:
+    sitting_code: str
+    stored: int
+    unchanged: bool = False
+    batch_id: int | None = None
+    by_level: dict[str, int] = field(default_factory=dict)
+    by_site: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _max_concurrent(spec: SittingSpec, counts: Counter[Level]) -> tuple[int, list[Level]]:
+    """The most candidates seated at one moment of exam day, and the levels then sitting.
+
+    Slots that overlap in time (2024-3: 初级 and 高级) share a site's seats.
+    """
+    best, best_levels = 0, []
+    for slot in spec.slots:
+        levels = [s.level for s in spec.slots if s.starts <= slot.starts < s.ends]
+        seated = sum(counts[lv] for lv in levels)
+        if seated > best:
+            best, best_levels = seated, levels
+    return best, best_levels
+
+
+class _Checker:
+    """Checks one file's rows against the notice's rules and the database."""
+
+    def __init__(self, session: Session, sitting: Sitting, as_of: datetime) -> None:
+        self.session, self.sitting, self.spec, self.as_of = session, sitting, sitting.spec, as_of
+        self.schools = {s.code: s for s in session.exec(select(School))}
+        self.agreements = {
+            (a.host_code, a.guest)
+            for a in session.exec(
+                select(SiteAgreement).where(SiteAgreement.sitting_code == sitting.code)
+            )
+        }
+        self.problems: list[RowProblem] = []
+
+    def bad(self, row: int, key: str, message: str) -> None:
+        self.problems.append(RowProblem(row, LABELS.get(key, key), message))
+
+    def draft(self, row: int, v: dict[str, str]) -> Draft | None:
+        before = len(self.problems)
+        school_code = v["school_code"] or None
+        school = self.schools.get(school_code) if school_code else None
+        if school_code and school is None:
+            self.bad(row, "school_code", f"unknown school {school_code!r} (not in the register)")
+        name = v["name"]
+        if not name or len(name) > MAX_NAME_LENGTH or not name.isprintable():
+            self.bad(row, "name", f"required, printable, at most {MAX_NAME_LENGTH} characters")
+        try:
+            id_number = validate_resident_id(v["id_number"], self.as_of.date())
+        except ResidentIdError as exc:
+            self.bad(row, "id_number", str(exc))
+            id_number = ""
+        level = LEVEL_ALIASES.get(v["level"].strip())
+        if level is None:
+            self.bad(row, "level", f"{v['level']!r} is not 初级, 中级 or 高级")
+        elif level not in self.spec.levels:
+            offered = "、".join(self.spec.levels)
+            self.bad(row, "level", f"{level} is not offered in {self.spec.code} (only {offered})")
+        site_code = self._site(row, school_code, school, v.get("site_code", ""))
+        if len(self.problems) > before or site_code is None or level is None:
+            return None
+        return Draft(row, school_code, site_code, name, id_number, level)
+
+    def _site(
+        self, row: int, school_code: str | None, school: School | None, named: str
+    ) -> str | None:
+        if school_code and school is None:
+            return None
+        who = f"school {school_code}" if school else "a social candidate"
+        if not named:
+            if school is not None and school.is_site:
+                return school.code
+            kind = (
+                "a social candidate"
+                if school is None
+                else "a non-pilot school"
+                if not school.is_pilot
+                else "a pilot school that is not a site"
+            )
+            self.bad(row, "site_code", f"{who} is {kind} and must name the site it borrows (借考)")
+            return None
+        host = self.schools.get(named)
+        if host is None or not host.is_site:
+            self.bad(row, "site_code", f"{named!r} is not an exam site")
+            return None
+        if host.code == school_code:
+            return host.code
+        guest = school_code or SOCIAL
+        if (host.code, guest) not in self.agreements:
+            self.bad(
+                row,
+                "site_code",
+                f"site {host.code} has not agreed to host {who} for {self.spec.code} "
+                f"(examflow sites agree {host.code} {guest} {self.spec.code})",
+            )
+            return None
+        return host.code
+
+    def pilot_scale(self, drafts: list[Draft]) -> None:
+        """A pilot school registers at most its pilot scale in a calendar year."""
+        year_counts = dict(
+            self.session.exec(
+                select(Registration.school_code, func.count())
+                .join(Sitting, col(Sitting.code) == col(Registration.sitting_code))
+                .where(Sitting.year == self.spec.year, col(Registration.school_code).is_not(None))
+                .group_by(col(Registration.school_code))
+            ).all()
+        )
+        running: Counter[str] = Counter()
+        reported: set[str] = set()
+        for d in drafts:
+            school = self.schools[d.school_code] if d.school_code else None
+            if school is None or not school.is_pilot or school.pilot_scale is None:
+                continue
+            running[school.code] += 1
+            total = year_counts.get(school.code, 0) + running[school.code]
+            if total > school.pilot_scale and school.code not in reported:
+                reported.add(school.code)
+                in_file = sum(1 for x in drafts if x.school_code == school.code)
+                self.bad(
+                    d.row,
+                    "school_code",
+                    f"school {school.code} would have {year_counts.get(school.code, 0) + in_file} "
+                    f"candidates in {self.spec.year}, over its pilot scale of "
+                    f"{school.pilot_scale} (already registered: "
+                    f"{year_counts.get(school.code, 0)}); this row is the first one over",
+                )
+
+    def capacity(self, drafts: list[Draft]) -> None:
+        """No site seats more candidates in a slot (own and borrowed) than it has seats."""
+        stored: dict[str, Counter[Level]] = defaultdict(Counter)
+        for site, level, n in self.session.exec(
+            select(Registration.site_code, Registration.level, func.count())
+            .where(Registration.sitting_code == self.spec.code)
+            .group_by(Registration.site_code, Registration.level)
+        ):
+            stored[site][Level(level)] += n
+        running: dict[str, Counter[Level]] = defaultdict(Counter)
+        reported: set[str] = set()
+        for d in drafts:
+            counts = running[d.site_code]
+            counts[d.level] += 1
+            if d.site_code in reported:
+                continue
+            seats = self.schools[d.site_code].seats or 0
+            seated, levels = _max_concurrent(self.spec, counts + stored[d.site_code])
+            if seated > seats:
+                reported.add(d.site_code)
+                totals = Counter(x.level for x in drafts if x.site_code == d.site_code)
+                full, _ = _max_concurrent(self.spec, totals + stored[d.site_code])
+                self.bad(
+                    d.row,
+                    "site_code",
+                    f"site {d.site_code} has {seats} seats per slot but would seat {full} "
+                    f"candidates in the {'+'.join(levels)} slot"
+                    + (" (these slots overlap and share seats)" if len(levels) > 1 else "")
+                    + "; this row is the first one over",
+                )
+
+
+def register_file(
+    session: Session,
+    sitting: Sitting,
+    table: Table,
+    *,
+    file_name: str,
+    sha256: str,
+    as_of: datetime,
+) -> RegistrationSummary:
+    """Check and store a school's registration file; RejectedFileError stores nothing."""
+    spec = sitting.spec
+    close = spec.registration_closes_at
+    if as_of > close:
+        raise RejectedFileError(
+            [
+                RowProblem(
+                    0,
+                    "",
+                    f"registration for {spec.code} closed at {close.isoformat(timespec='seconds')}"
+                    f"; nothing is accepted after the close (no late registration)",
+                )
+            ]
+        )
+    checker = _Checker(session, sitting, as_of)
+    drafts = [d for row, v in table.rows if (d := checker.draft(row, v)) is not None]
+    if not table.rows:
+        checker.bad(0, "", "the file has no candidate rows")
+
+    existing = {
+        id_number: (school, site, name, level)
+        for id_number, school, site, name, level in session.exec(
+            select(
+                Registration.id_number,
+                Registration.school_code,
+                Registration.site_code,
+                Registration.name,
+                Registration.level,
+            ).where(Registration.sitting_code == spec.code)
+        )
+    }
+    if (
+        not checker.problems
+        and drafts
+        and all(d.id_number in existing and d.same_as(existing[d.id_number]) for d in drafts)
+        and len({d.id_number for d in drafts}) == len(drafts)
+    ):
+        return RegistrationSummary(spec.code, 0, unchanged=True, warnings=list(table.warnings))
+
+    seen: dict[str, int] = {}
+    fresh: list[Draft] = []
+    for d in drafts:
+        if d.id_number in seen:
+            checker.bad(d.row, "id_number", f"same ID number as row {seen[d.id_number]}")
+        elif d.id_number in existing:
+            checker.bad(d.row, "id_number", f"already registered for {spec.code}")
+        else:
+            seen[d.id_number] = d.row
+            fresh.append(d)
+    checker.pilot_scale(fresh)
+    checker.capacity(fresh)
+    if checker.problems:
+        raise RejectedFileError(checker.problems)
+    return _store(session, sitting, checker.schools, fresh, file_name, sha256, as_of, table)
+
+
+def _store(
+    session: Session,
+    sitting: Sitting,
+    schools: dict[str, School],
+    drafts: list[Draft],
+    file_name: str,
+    sha256: str,
+    as_of: datetime,
+    table: Table,
+) -> RegistrationSummary:
+    spec = sitting.spec
+    now = as_of.astimezone(UTC)
+    batch = ImportBatch(
+        sitting_code=spec.code,
+        kind="registration",
+        file_name=file_name,
+        sha256=sha256,
+        rows=len(drafts),
+        imported_at=now,
+    )
+    session.add(batch)
+    session.flush()
+    standards = standards_for_year(session, spec.year)
+    advance = {lv: int(spec.fees[lv] * 100) for lv in spec.levels}
+    values = []
+    for d in drafts:
+        province = schools[d.school_code or d.site_code].province
+        standard = standards.get((province, d.level.value))
+        values.append(
+            {
+                "sitting_code": spec.code,
+                "school_code": d.school_code,
+                "site_code": d.site_code,
+                "name": d.name,
+                "id_number": d.id_number,
+                "level": d.level.value,
+                "province": province,
+                "fee_fen": advance[d.level] if standard is None else standard,
+                "fee_basis": "advance" if standard is None else "standard",
+                "batch_id": batch.id,
+                "registered_at": now,
+            }
+        )
+    session.execute(insert(Registration), values)
+    session.flush()
+    return RegistrationSummary(
+        spec.code,
+        len(drafts),
+        batch_id=batch.id,
+        by_level=dict(Counter(d.level.value for d in drafts)),
+        by_site=dict(Counter(d.site_code for d in drafts)),
+        warnings=list(table.warnings),
+    )
+
+
+@dataclass(frozen=True)
+class RegistrationCounts:
+    total: int
+    by_level: dict[str, int]
+    by_site: dict[str, int]
+
+
+def registration_counts(session: Session, sitting_code: str) -> RegistrationCounts:
+    rows = session.exec(
+        select(Registration.site_code, Registration.level, func.count())
+        .where(Registration.sitting_code == sitting_code)
+        .group_by(Registration.site_code, Registration.level)
+    ).all()
+    by_level: Counter[str] = Counter()
+    by_site: Counter[str] = Counter()
+    for site, level, n in rows:
+        by_level[level] += n
+        by_site[site] += n
+    return RegistrationCounts(sum(by_level.values()), dict(by_level), dict(sorted(by_site.items())))

@@ -1,0 +1,113 @@
+"""Stage states, derived at ``as_of`` from each stage's window and completion condition."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from models.domain import StageCode, StageState
+from models.registration import Registration
+from models.schools import School
+from models.sitting_calendar import Window
+from models.sittings import Sitting
+
+
+@dataclass(frozen=True)
+class Missing:
+    """One thing a school or site still owes for a stage."""
+
+    party: str
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.party}: {self.what}"
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A stage's completion condition evaluated at ``as_of``."""
+
+    met: bool
+    missing: list[Missing] = field(default_factory=list)
+    note: str = ""
+
+
+ConditionRule = Callable[[Session, Sitting, datetime], Condition]
+
+
+def derive_state(window: Window, as_of: datetime, met: bool) -> StageState:
+    """upcoming before the window; complete once met; stalled if closed unmet; else open."""
+    if not window.has_opened(as_of):
+        return StageState.upcoming
+    if met:
+        return StageState.complete
+    if window.has_closed(as_of):
+        return StageState.stalled
+    return StageState.open
+
+
+def registration_condition(session: Session, sitting: Sitting, as_of: datetime) -> Condition:
+    """Frozen after the deadline; every candidate at a site; no school over its pilot scale."""
+    spec = sitting.spec
+    missing: list[Missing] = []
+    without_site = session.exec(
+        select(Registration.site_code, func.count())
+        .join(School, col(School.code) == col(Registration.site_code))
+        .where(Registration.sitting_code == sitting.code, col(School.is_site).is_(False))
+        .group_by(Registration.site_code)
+    ).all()
+    for site, n in without_site:
+        missing.append(Missing(site, f"{n} candidate(s) registered at a school that is not a site"))
+    over = session.exec(
+        select(School.code, School.pilot_scale, func.count())
+        .join(Registration, col(Registration.school_code) == col(School.code))
+        .join(Sitting, col(Sitting.code) == col(Registration.sitting_code))
+        .where(Sitting.year == spec.year, col(School.is_pilot).is_(True))
+        .group_by(School.code, School.pilot_scale)
+    ).all()
+    for code, scale, n in over:
+        if scale is not None and n > scale:
+            missing.append(Missing(code, f"{n} candidates in {spec.year}, pilot scale {scale}"))
+    frozen = spec.window(StageCode.registration).has_closed(as_of)
+    note = "" if frozen else "registration is still open"
+    return Condition(met=frozen and not missing, missing=missing, note=note)
+
+
+def not_tracked(session: Session, sitting: Sitting, as_of: datetime) -> Condition:
+    """A stage whose condition examflow does not track yet."""
+    return Condition(met=False, missing=[], note="condition not tracked yet")
+
+
+CONDITIONS: dict[StageCode, ConditionRule] = {StageCode.registration: registration_condition}
+
+
+@dataclass(frozen=True)
+class StageReport:
+    stage: StageCode
+    window: Window
+    state: StageState
+    condition: Condition
+
+    def as_json(self) -> dict[str, object]:
+        opens = self.window.opens_at
+        return {
+            "stage": self.stage.value,
+            "opens": opens.isoformat(timespec="seconds") if opens else None,
+            "closes": self.window.closes_at.isoformat(timespec="seconds"),
+            "state": self.state.value,
+            "missing": [str(m) for m in self.condition.missing],
+        }
+
+
+def evaluate_stage(
+    session: Session, sitting: Sitting, stage: StageCode, as_of: datetime
+) -> StageReport:
+    window = sitting.spec.window(stage)
+    condition = CONDITIONS.get(stage, not_tracked)(session, sitting, as_of)
+    return StageReport(stage, window, derive_state(window, as_of, condition.met), condition)
+
+
+def evaluate_sitting(session: Session, sitting: Sitting, as_of: datetime) -> list[StageReport]:
+    return [evaluate_stage(session, sitting, stage, as_of) for stage in StageCode]

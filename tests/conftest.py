@@ -1,0 +1,21 @@
+"""Shared fixtures: every test gets its own examflow home and SQLite database file."""
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CALENDAR = ROOT / "calendars" / "2024-h1.toml"
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh examflow home (var/) with its own database file."""
+    monkeypatch.setenv("EXAMFLOW_HOME", str(tmp_path / "var"))
+    monkeypatch.delenv("EXAMFLOW_DATABASE_URL", raising=False)
+    yield tmp_path / "var"
