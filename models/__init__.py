@@ -3,8 +3,18 @@
 Nothing here imports Prefect, talks SMTP or reads the clock: time comes in as ``as_of``.
 """
 
+TABLE_MODULES = (
+    "models.sittings",
+    "models.schools",
+    "models.registration",
+    "models.fees",
+    "models.outbox",
+)
+
 
 def all_tables() -> None:
     """Import every table module so that ``SQLModel.metadata`` knows all tables."""
-    import models.outbox  # noqa: F401
-    import models.tables  # noqa: F401
+    from importlib import import_module
+
+    for name in TABLE_MODULES:
+        import_module(name)

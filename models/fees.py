@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import UniqueConstraint, func
+from sqlalchemy import select as sa_select
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from models.domain import Level
@@ -103,16 +104,16 @@ def fees_report(session: Session, sitting_code: str, year: int) -> list[SchoolFe
     from models.registration import Registration
 
     payer = func.coalesce(Registration.school_code, "social@" + col(Registration.site_code))
-    rows = session.exec(
-        select(
+    rows = session.execute(
+        sa_select(
             payer,
-            Registration.province,
-            Registration.level,
+            col(Registration.province),
+            col(Registration.level),
             func.count(),
-            func.sum(Registration.fee_fen),
+            func.sum(col(Registration.fee_fen)),
         )
-        .where(Registration.sitting_code == sitting_code)
-        .group_by(payer, Registration.province, Registration.level)
+        .where(col(Registration.sitting_code) == sitting_code)
+        .group_by(payer, col(Registration.province), col(Registration.level))
     )
     standards = standards_for_year(session, year)
     totals: dict[tuple[str, str], list[int]] = {}

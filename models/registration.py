@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import UniqueConstraint, func, insert
+from sqlalchemy import select as sa_select
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from models.domain import SOCIAL, Level
@@ -276,14 +277,14 @@ def register_file(
 
     existing = {
         id_number: (school, site, name, level)
-        for id_number, school, site, name, level in session.exec(
-            select(
-                Registration.id_number,
-                Registration.school_code,
-                Registration.site_code,
-                Registration.name,
-                Registration.level,
-            ).where(Registration.sitting_code == spec.code)
+        for id_number, school, site, name, level in session.execute(
+            sa_select(
+                col(Registration.id_number),
+                col(Registration.school_code),
+                col(Registration.site_code),
+                col(Registration.name),
+                col(Registration.level),
+            ).where(col(Registration.sitting_code) == spec.code)
         )
     }
     if (

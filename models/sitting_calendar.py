@@ -9,7 +9,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from models.domain import SHANGHAI, Level, StageCode
 
@@ -18,6 +18,17 @@ DEFAULT_FEES: dict[Level, Decimal] = {
     Level.intermediate: Decimal(360),
     Level.senior: Decimal(360),
 }
+
+
+def _date_or_datetime(value: Any) -> Any:
+    """Keep a date-only deadline a date (end of day), even after a JSON round trip."""
+    if isinstance(value, str):
+        text = value.strip()
+        return datetime.fromisoformat(text) if len(text) > 10 else date.fromisoformat(text)
+    return value
+
+
+Deadline = Annotated[datetime | date, BeforeValidator(_date_or_datetime)]
 SittingCode = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=32)]
 
 
@@ -56,7 +67,7 @@ class Window(_Strict):
     """A stage window; dates inclusive. ``opens`` may be absent (registration has none)."""
 
     opens: date | None = None
-    closes: datetime | date
+    closes: Deadline
 
     @model_validator(mode="after")
     def _opens_not_after_closes(self) -> Self:

@@ -65,7 +65,7 @@ def registration_condition(session: Session, sitting: Sitting, as_of: datetime) 
         .join(Registration, col(Registration.school_code) == col(School.code))
         .join(Sitting, col(Sitting.code) == col(Registration.sitting_code))
         .where(Sitting.year == spec.year, col(School.is_pilot).is_(True))
-        .group_by(School.code, School.pilot_scale)
+        .group_by(col(School.code), col(School.pilot_scale))
     ).all()
     for code, scale, n in over:
         if scale is not None and n > scale:

@@ -3,7 +3,6 @@
 from pathlib import Path
 from typing import Any
 
-import click
 import typer
 from rich.table import Table as RichTable
 from typer.core import TyperGroup
@@ -20,7 +19,7 @@ from models.tabular import Column
 class FeesGroup(TyperGroup):
     """`fees SITTING` shows a sitting's fees; any other first word is a subcommand."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and not args[0].startswith("-"):
             args = ["show", *args]
         return super().parse_args(ctx, args)
@@ -89,9 +88,8 @@ def show(sitting: str, as_json: bool = typer.Option(False, "--json")) -> None:
         )
     out.print(table)
     total = sum(r.billed_fen for r in report)
-    out.print(
-        f"total billed: {fen_to_yuan(total)} yuan for {sum(r.candidates for r in report)} candidates"
-    )
+    candidates = sum(r.candidates for r in report)
+    out.print(f"total billed: {fen_to_yuan(total)} yuan for {candidates} candidates")
 
 
 @app.command("standard")

@@ -1,0 +1,437 @@
+"""Delivering pending outbox rows over a small pool of reused SMTP connections.
+
+Each of ``connections`` workers owns one aiosmtplib connection (opened lazily, reused for
+every message it sends) and pulls rows from a shared queue. A row is marked ``sent`` and
+committed the moment the server accepts it, so a crash re-sends at most the messages that
+were in flight, and those keep their Message-ID.
+
+What happens on an error:
+
+- **permanent** (5xx to RCPT for every recipient, or to DATA): the row is ``failed``;
+- **transient** (connection refused/reset/closed, timeouts, 4xx): the attempt is recorded,
+  the connection is dropped and the row retried on a fresh one after exponential backoff
+  with jitter, up to ``max_attempts`` times in this call; then it stays ``pending``;
+- **configuration** (authentication refused, TLS certificate or STARTTLS/AUTH not
+  available, 5xx to the greeting/EHLO/MAIL FROM): nothing will go out, so the call stops.
+
+If every connection has just given up on a row without anything going out in between, the
+server is taken to be down and the call stops too. Rows not attempted then stay ``pending``
+with a ``last_error`` that says why. Undelivered mail is never marked sent.
+
+Logs carry counts, row ids and error types only: no addresses, subjects or bodies.
+"""
+
+import asyncio
+import logging
+import random
+import re
+import socket
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from typing import Any, Literal, Self, cast
+
+from aiosmtplib import (
+    SMTP,
+    SMTPAuthenticationError,
+    SMTPConnectError,
+    SMTPDataError,
+    SMTPException,
+    SMTPNotSupported,
+    SMTPRecipientRefused,
+    SMTPRecipientsRefused,
+    SMTPResponse,
+    SMTPResponseException,
+    SMTPSenderRefused,
+    SMTPServerDisconnected,
+    SMTPTimeoutError,
+)
+from sqlalchemy import Connection, Row, bindparam, select, update
+
+from examflow.db import engine_for
+from examflow.settings import Settings
+from models.outbox import OutboxMessage, OutboxStatus, UTCDateTime
+from notifications.mime import MailContent, build_mime
+
+logger = logging.getLogger(__name__)
+
+Security = Literal["none", "starttls", "tls"]
+CHUNK = 1000
+_ERROR_LIMIT = 500
+_ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)*")
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    """How to reach the SMTP server, and how hard to try."""
+
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    security: Security = "none"
+    mail_from: str = "examflow <examflow@localhost>"
+    connections: int = 8
+    timeout: float = 30.0
+    max_attempts: int = 5
+    backoff_base: float = 0.5
+    backoff_max: float = 30.0
+    validate_certs: bool = True
+    cert_bundle: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.security not in ("none", "starttls", "tls"):
+            raise ValueError(f"security must be none, starttls or tls, not {self.security!r}")
+        if self.connections < 1 or self.max_attempts < 1:
+            raise ValueError("connections and max_attempts must be at least 1")
+        if self.timeout <= 0 or self.backoff_base < 0 or self.backoff_max < 0:
+            raise ValueError("timeout must be positive and backoff times not negative")
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> Self:
+        return cls(
+            host=s.smtp_host,
+            port=s.smtp_port,
+            username=s.smtp_username,
+            password=s.smtp_password.get_secret_value() if s.smtp_password else None,
+            security=cast(Security, s.smtp_security.value),
+            mail_from=s.mail_from,
+            connections=s.smtp_connections,
+            timeout=s.smtp_timeout,
+        )
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt ``attempt`` (1-based): capped, with jitter."""
+        delay = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+        return delay / 2 + random.uniform(0, delay / 2)
+
+
+@dataclass
+class DeliveryReport:
+    """What one delivery call did; ``errors`` holds (row id, error) for rows not sent."""
+
+    sent: int = 0
+    failed: int = 0
+    pending: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+
+
+Outcome = Literal["permanent", "transient", "configuration"]
+
+
+def _is_5xx(code: int) -> bool:
+    return 500 <= code < 600
+
+
+def classify(exc: BaseException) -> Outcome:
+    """Whether an error sending one message is permanent, transient or a configuration error."""
+    if isinstance(exc, SMTPRecipientsRefused):
+        codes = [refusal.code for refusal in exc.recipients]
+        return "permanent" if codes and all(map(_is_5xx, codes)) else "transient"
+    if isinstance(exc, SMTPAuthenticationError | SMTPNotSupported):
+        return "configuration"
+    if isinstance(exc, SMTPResponseException):
+        if not _is_5xx(exc.code):
+            return "transient"
+        if isinstance(exc, SMTPDataError | SMTPRecipientRefused):
+            return "permanent"
+        if isinstance(exc, SMTPSenderRefused) and exc.code == 552:  # this message is too big
+            return "permanent"
+        return "configuration"
+    if isinstance(exc, SMTPConnectError) and isinstance(exc.__cause__, ssl.SSLError):
+        tls_error = exc.__cause__
+        if isinstance(tls_error, ssl.SSLEOFError | ssl.SSLZeroReturnError):
+            return "transient"
+        return "configuration"
+    if isinstance(exc, SMTPServerDisconnected | SMTPTimeoutError | SMTPConnectError):
+        return "transient"
+    if isinstance(exc, OSError | TimeoutError):
+        return "transient"
+    if isinstance(exc, ValueError):  # an address aiosmtplib will not put on a command line
+        return "permanent"
+    if isinstance(exc, SMTPException):  # e.g. STARTTLS or AUTH not offered by the server
+        return "configuration"
+    raise exc
+
+
+def describe(exc: BaseException) -> str:
+    """A short description of ``exc`` for ``last_error``, with email addresses removed."""
+    if isinstance(exc, SMTPRecipientsRefused):
+        text = "recipients refused: " + "; ".join(
+            f"{refusal.code} {refusal.message}" for refusal in exc.recipients
+        )
+    elif isinstance(exc, SMTPResponseException):
+        text = f"{type(exc).__name__}: {exc.code} {exc.message}"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return _ADDRESS.sub("<address>", text)[:_ERROR_LIMIT]
+
+
+def _error_kind(exc: BaseException) -> str:
+    """For logs: the exception type and SMTP code, nothing the server echoed back."""
+    if isinstance(exc, SMTPRecipientsRefused):
+        return f"SMTPRecipientsRefused {[refusal.code for refusal in exc.recipients]}"
+    if isinstance(exc, SMTPResponseException):
+        return f"{type(exc).__name__} {exc.code}"
+    return type(exc).__name__
+
+
+class _Connection:
+    """One lazily opened, reused SMTP connection."""
+
+    def __init__(self, config: SmtpConfig, local_hostname: str) -> None:
+        self.config = config
+        self.local_hostname = local_hostname
+        self.smtp: SMTP | None = None
+
+    async def ready(self) -> SMTP:
+        if self.smtp is not None and self.smtp.is_connected:
+            return self.smtp
+        self.discard()
+        c = self.config
+        smtp = SMTP(
+            hostname=c.host,
+            port=c.port,
+            username=c.username,
+            password=c.password,
+            local_hostname=self.local_hostname,
+            timeout=c.timeout,
+            use_tls=c.security == "tls",
+            start_tls=c.security == "starttls",
+            validate_certs=c.validate_certs,
+            cert_bundle=c.cert_bundle,
+        )
+        await smtp.connect()
+        self.smtp = smtp
+        return smtp
+
+    def discard(self) -> None:
+        if self.smtp is not None:
+            self.smtp.close()
+            self.smtp = None
+
+    async def quit(self) -> None:
+        smtp, self.smtp = self.smtp, None
+        if smtp is None or not smtp.is_connected:
+            return
+        try:
+            await smtp.quit()
+        except (SMTPException, OSError, TimeoutError):
+            smtp.close()
+
+
+_T = OutboxMessage.__table__  # type: ignore[attr-defined]
+_COLUMNS = [
+    _T.c.id,
+    _T.c.to_addr,
+    _T.c.cc_addr,
+    _T.c.subject,
+    _T.c.text_body,
+    _T.c.html_body,
+    _T.c.attachment_name,
+    _T.c.attachment_type,
+    _T.c.attachment,
+    _T.c.message_id,
+    _T.c.queued_at,
+]
+_MARK_SENT = (
+    update(_T)
+    .where(_T.c.id == bindparam("row_id"))
+    .values(
+        status=OutboxStatus.sent,
+        sent_at=bindparam("now", type_=UTCDateTime()),
+        attempts=_T.c.attempts + 1,
+        last_error=bindparam("error"),
+    )
+)
+_MARK_FAILED = (
+    update(_T)
+    .where(_T.c.id == bindparam("row_id"))
+    .values(status=OutboxStatus.failed, attempts=_T.c.attempts + 1, last_error=bindparam("error"))
+)
+_MARK_ATTEMPT = (
+    update(_T)
+    .where(_T.c.id == bindparam("row_id"))
+    .values(attempts=_T.c.attempts + 1, last_error=bindparam("error"))
+)
+
+
+def _chunks(ids: Sequence[int], size: int = CHUNK) -> list[Sequence[int]]:
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
+class _Delivery:
+    def __init__(self, conn: Connection, config: SmtpConfig) -> None:
+        self.conn = conn
+        self.config = config
+        self.report = DeliveryReport()
+        self.attempted: set[int] = set()
+        self.stop_reason: str | None = None
+        self.gave_up_in_a_row = 0
+
+    # -- the database: one Core statement and one commit per outcome ----------------------
+
+    def _write(self, statement: Any, params: dict[str, Any]) -> None:
+        self.conn.execute(statement, params)
+        self.conn.commit()
+
+    def pending_ids(self, message_ids: Sequence[int] | None) -> list[int]:
+        pending = _T.c.status == OutboxStatus.pending
+        if message_ids is None:
+            ids = list(self.conn.execute(select(_T.c.id).where(pending).order_by(_T.c.id)).scalars())
+        else:
+            wanted = sorted(set(message_ids))
+            ids = []
+            for chunk in _chunks(wanted):
+                query = select(_T.c.id).where(_T.c.id.in_(chunk), pending).order_by(_T.c.id)
+                ids.extend(self.conn.execute(query).scalars())
+        self.conn.rollback()
+        return ids
+
+    def _sent(self, row_id: int, refused: dict[str, SMTPResponse]) -> None:
+        error = None
+        if refused:  # accepted for some recipients: it went out
+            codes = ", ".join(str(response.code) for response in refused.values())
+            error = f"accepted, but some recipients refused ({codes})"
+        self._write(_MARK_SENT, {"row_id": row_id, "now": datetime.now(UTC), "error": error})
+        self.report.sent += 1
+        self.gave_up_in_a_row = 0
+
+    def _failed(self, row_id: int, error: str) -> None:
+        self._write(_MARK_FAILED, {"row_id": row_id, "error": error})
+        self.report.failed += 1
+        self.report.errors.append((row_id, error))
+        self.gave_up_in_a_row = 0
+
+    def _attempt_failed(self, row_id: int, error: str) -> None:
+        self._write(_MARK_ATTEMPT, {"row_id": row_id, "error": error})
+
+    def _stop(self, reason: str) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = reason
+            logger.warning("outbox delivery stopped: %s", reason)
+
+    # -- the workers ------------------------------------------------------------------------
+
+    async def produce(self, queue: "asyncio.Queue[Row[Any] | None]", ids: list[int]) -> None:
+        for chunk in _chunks(ids):
+            if self.stop_reason is not None:
+                break
+            query = (
+                select(*_COLUMNS)
+                .where(_T.c.id.in_(chunk), _T.c.status == OutboxStatus.pending)
+                .order_by(_T.c.id)
+            )
+            rows = self.conn.execute(query).all()
+            self.conn.rollback()
+            for row in rows:
+                await queue.put(row)
+
+    async def work(self, queue: "asyncio.Queue[Row[Any] | None]", connection: _Connection) -> None:
+        try:
+            while (row := await queue.get()) is not None:
+                if self.stop_reason is None:
+                    await self._deliver(row, connection)
+        finally:
+            await connection.quit()
+
+    async def _deliver(self, row: Row[Any], connection: _Connection) -> None:
+        c = self.config
+        row_id: int = row.id
+        self.attempted.add(row_id)
+        try:
+            message: EmailMessage = build_mime(
+                cast(MailContent, row), c.mail_from, date=datetime.now(UTC)
+            )
+        except Exception as exc:
+            self._failed(row_id, f"cannot build the message: {describe(exc)}")
+            return
+        error = ""
+        for attempt in range(1, c.max_attempts + 1):
+            try:
+                smtp = await connection.ready()
+                refused, _reply = await smtp.send_message(message)
+            except Exception as exc:
+                outcome = classify(exc)
+                error = describe(exc)
+                logger.debug("row %d attempt %d: %s (%s)", row_id, attempt, _error_kind(exc), outcome)
+                if outcome == "permanent":
+                    self._failed(row_id, error)
+                    return
+                connection.discard()
+                self._attempt_failed(row_id, error)
+                if outcome == "configuration":
+                    self.report.errors.append((row_id, error))
+                    self._stop(f"SMTP configuration problem: {_error_kind(exc)}")
+                    return
+                if attempt < c.max_attempts:
+                    await asyncio.sleep(c.backoff(attempt))
+                    if self.stop_reason is not None:
+                        self.report.errors.append((row_id, error))
+                        return
+            else:
+                self._sent(row_id, refused)
+                return
+        self.report.errors.append((row_id, f"still pending after {c.max_attempts} attempts: {error}"))
+        self.gave_up_in_a_row += 1
+        if self.gave_up_in_a_row >= c.connections:
+            self._stop(f"{self.gave_up_in_a_row} messages in a row not delivered: server unreachable")
+
+    def mark_not_attempted(self, ids: list[int]) -> None:
+        """Say on the rows this call never tried why they are still pending."""
+        left = [row_id for row_id in ids if row_id not in self.attempted]
+        error = f"not attempted: delivery stopped ({self.stop_reason})"[:_ERROR_LIMIT]
+        statement = (
+            update(_T)
+            .where(_T.c.id.in_(bindparam("ids", expanding=True)))
+            .where(_T.c.status == OutboxStatus.pending)
+            .values(last_error=error)
+        )
+        for chunk in _chunks(left):
+            self.conn.execute(statement, {"ids": list(chunk)})
+        self.conn.commit()
+
+
+async def deliver(
+    database_url: str, message_ids: Sequence[int] | None, config: SmtpConfig
+) -> DeliveryReport:
+    """Send the pending outbox rows ``message_ids`` (all pending rows if None).
+
+    Rows that are not pending (already sent or failed) are skipped, so calling this again
+    sends nothing twice. Returns how many were sent, failed, and are still pending.
+    """
+    engine = engine_for(database_url)
+    local_hostname = await asyncio.to_thread(socket.getfqdn)
+    with engine.connect() as conn:
+        delivery = _Delivery(conn, config)
+        ids = delivery.pending_ids(message_ids)
+        if ids:
+            workers = min(config.connections, len(ids))
+            queue: asyncio.Queue[Row[Any] | None] = asyncio.Queue(maxsize=4 * workers)
+            async with asyncio.TaskGroup() as group:
+                for _ in range(workers):
+                    group.create_task(delivery.work(queue, _Connection(config, local_hostname)))
+                await delivery.produce(queue, ids)
+                for _ in range(workers):
+                    await queue.put(None)
+            if delivery.stop_reason is not None:
+                delivery.mark_not_attempted(ids)
+        report = delivery.report
+        report.pending = len(ids) - report.sent - report.failed
+    logger.info(
+        "outbox delivery: %d sent, %d failed, %d still pending (of %d)",
+        report.sent,
+        report.failed,
+        report.pending,
+        len(ids),
+    )
+    return report
+
+
+def deliver_sync(
+    database_url: str, message_ids: Sequence[int] | None, config: SmtpConfig
+) -> DeliveryReport:
+    """:func:`deliver` for synchronous callers (not from inside a running event loop)."""
+    return asyncio.run(deliver(database_url, message_ids, config))
