@@ -61,6 +61,7 @@ class _SinkHandler:
         self.refuse = {address.lower() for address in refuse_recipients}
         self.deferred = 0
         self.seq = 0
+        self.peers: set[object] = set()
         self.lock = threading.Lock()
 
     def _defer(self) -> bool:
@@ -85,6 +86,8 @@ class _SinkHandler:
             return "421 try later"
         data: bytes = envelope.original_content or b""
         self.store(data)
+        with self.lock:
+            self.peers.add(session.peer)
         return "250 Message accepted for delivery"
 
     def store(self, data: bytes) -> Path:
@@ -153,6 +156,11 @@ class MailSink:
             raise RuntimeError("the mail sink is not running")
         port: int = self._controller.port
         return port
+
+    @property
+    def connections_used(self) -> int:
+        """How many distinct client connections delivered at least one message."""
+        return len(self.handler.peers)
 
     def messages(self) -> list[Path]:
         """The stored message files, oldest first."""

@@ -19,3 +19,18 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("EXAMFLOW_HOME", str(tmp_path / "var"))
     monkeypatch.delenv("EXAMFLOW_DATABASE_URL", raising=False)
     yield tmp_path / "var"
+
+
+@pytest.fixture
+def register_loaded(home: Path, tmp_path: Path) -> Path:
+    """The notice's calendar and a small register (tests.helpers.SCHOOLS) loaded."""
+    from examflow.synthetic import SCHOOL_HEADER, write_csv
+    from tests.cli import run
+    from tests.helpers import SCHOOLS
+
+    assert run("calendar", "load", str(CALENDAR)).exit_code == 0
+    result = run(
+        "schools", "import", str(write_csv(tmp_path / "schools.csv", SCHOOL_HEADER, SCHOOLS))
+    )
+    assert result.exit_code == 0, result.output
+    return tmp_path

@@ -1,45 +1,13 @@
 """Bulk registration through `examflow register`: every rule of the notice, all or nothing."""
 
-import random
 from pathlib import Path
 
 import openpyxl
 import pytest
 
-from examflow.synthetic import REGISTRATION_HEADER, SCHOOL_HEADER, make_id_number, write_csv
+from examflow.synthetic import write_csv
 from tests.cli import run
-from tests.conftest import CALENDAR
-
-OPEN = "2024-04-20T10:00:00"
-LAST_SECOND = "2024-04-29T23:59:59"
-FIRST_SECOND_AFTER = "2024-04-30T00:00:01"
-
-# code, name, province, pilot, scale, site, seats, affairs, tech
-SCHOOLS = [
-    ["P1", "一号职业技术学院", "北京市", "是", "5", "是", "3", "a@p1.edu.cn", "t@p1.edu.cn"],
-    ["P2", "二号职业学院", "北京市", "是", "100", "否", "", "a@p2.edu.cn", ""],
-    ["N1", "三号非试点学院", "河北省", "否", "", "否", "", "a@n1.edu.cn", ""],
-    ["P3", "四号职业技术学院", "河北省", "是", "500", "是", "100", "a@p3.edu.cn", "t@p3.edu.cn"],
-    ["P4", "五号考点学院", "北京市", "是", "500", "是", "2", "a@p4.edu.cn", "t@p4.edu.cn"],
-]
-_rng = random.Random(7)
-
-
-def new_id() -> str:
-    return make_id_number(_rng, "11")
-
-
-@pytest.fixture
-def register_loaded(home: Path, tmp_path: Path) -> Path:
-    assert run("calendar", "load", str(CALENDAR)).exit_code == 0
-    schools = write_csv(tmp_path / "schools.csv", SCHOOL_HEADER, SCHOOLS)
-    result = run("schools", "import", str(schools))
-    assert result.exit_code == 0, result.output
-    return tmp_path
-
-
-def reg_file(tmp_path: Path, rows: list[list[str]], name: str = "reg.csv", **kw: str) -> Path:
-    return write_csv(tmp_path / name, REGISTRATION_HEADER, rows, **kw)
+from tests.helpers import FIRST_SECOND_AFTER, LAST_SECOND, OPEN, new_id, reg_file
 
 
 def status_json(sitting: str, as_of: str = OPEN) -> dict[str, object]:
