@@ -130,8 +130,9 @@ def check_single_address(value: str, field: str = "address") -> str:
 def message_domain(mail_from: str) -> str:
     """The domain of the sender's address, for Message-IDs (``examflow`` when there is none)."""
     _name, addr = getaddresses([mail_from])[0] if mail_from else ("", "")
-    domain = addr.rpartition("@")[2].strip()
-    if not domain or not _safe_domain(domain):
+    local, at, domain = addr.rpartition("@")
+    domain = domain.strip()
+    if not (local and at and domain) or not _safe_domain(domain):
         return "examflow"
     return domain
 

@@ -96,7 +96,7 @@ class SmtpConfig:
             port=s.smtp_port,
             username=s.smtp_username,
             password=s.smtp_password.get_secret_value() if s.smtp_password else None,
-            security=cast(Security, s.smtp_security.value),
+            security=s.smtp_security.value,
             mail_from=s.mail_from,
             connections=s.smtp_connections,
             timeout=s.smtp_timeout,
@@ -104,7 +104,7 @@ class SmtpConfig:
 
     def backoff(self, attempt: int) -> float:
         """Seconds to wait after failed attempt ``attempt`` (1-based): capped, with jitter."""
-        delay = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+        delay = min(self.backoff_max, self.backoff_base * 2.0 ** (attempt - 1))
         return delay / 2 + random.uniform(0, delay / 2)
 
 
@@ -280,7 +280,9 @@ class _Delivery:
     def pending_ids(self, message_ids: Sequence[int] | None) -> list[int]:
         pending = _T.c.status == OutboxStatus.pending
         if message_ids is None:
-            ids = list(self.conn.execute(select(_T.c.id).where(pending).order_by(_T.c.id)).scalars())
+            ids = list(
+                self.conn.execute(select(_T.c.id).where(pending).order_by(_T.c.id)).scalars()
+            )
         else:
             wanted = sorted(set(message_ids))
             ids = []
@@ -356,7 +358,9 @@ class _Delivery:
             except Exception as exc:
                 outcome = classify(exc)
                 error = describe(exc)
-                logger.debug("row %d attempt %d: %s (%s)", row_id, attempt, _error_kind(exc), outcome)
+                logger.debug(
+                    "row %d attempt %d: %s (%s)", row_id, attempt, _error_kind(exc), outcome
+                )
                 if outcome == "permanent":
                     self._failed(row_id, error)
                     return
@@ -374,10 +378,14 @@ class _Delivery:
             else:
                 self._sent(row_id, refused)
                 return
-        self.report.errors.append((row_id, f"still pending after {c.max_attempts} attempts: {error}"))
+        self.report.errors.append(
+            (row_id, f"still pending after {c.max_attempts} attempts: {error}")
+        )
         self.gave_up_in_a_row += 1
         if self.gave_up_in_a_row >= c.connections:
-            self._stop(f"{self.gave_up_in_a_row} messages in a row not delivered: server unreachable")
+            self._stop(
+                f"{self.gave_up_in_a_row} messages in a row not delivered: server unreachable"
+            )
 
     def mark_not_attempted(self, ids: list[int]) -> None:
         """Say on the rows this call never tried why they are still pending."""

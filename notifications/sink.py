@@ -106,7 +106,7 @@ class _SinkHandler:
             return path
 
 
-class _Controller(Controller):  # type: ignore[misc]
+class _Controller(Controller):
     """aiosmtpd's Controller, able to bind port 0 and report the port the OS picked."""
 
     def _create_server(self) -> Any:

@@ -1,0 +1,176 @@
+"""Outbox delivery against raw aiosmtplib: messages/s over 8 reused connections.
+
+Starts ``python -m notifications.sink`` in another process, queues N messages in a fresh
+SQLite outbox, and times
+
+- **deliver**: ``notifications.sender.deliver`` (loads rows, builds MIME, sends, marks each
+  row sent with its own commit);
+- **raw**: a bare aiosmtplib loop on the same number of reused connections sending the same
+  messages, prebuilt (``build_mime`` done before the clock starts), recording nothing.
+
+Each round queues fresh rows; raw and deliver alternate. Prints the median rates and the
+ratio deliver/raw.
+
+    .venv/bin/python benchmarks/fanout_delivery.py [--messages 5000] [--rounds 3]
+"""
+
+import argparse
+import asyncio
+import datetime as dt
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from email.message import EmailMessage
+from pathlib import Path
+
+import aiosmtplib
+from sqlmodel import Session, col, select
+
+from examflow.db import engine_for
+from models.outbox import MessageDraft, OutboxMessage, message_domain, queue_messages
+from notifications.mime import build_mime
+from notifications.rendering import render_message
+from notifications.sender import SmtpConfig, deliver
+
+ROOT = Path(__file__).resolve().parents[1]
+MAIL_FROM = "考试组织方 <noreply@exam.example.cn>"
+
+
+def start_sink(mail_dir: Path) -> tuple[subprocess.Popen[str], int]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "notifications.sink", "--port", "0", "--dir", str(mail_dir)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()  # "listening on 127.0.0.1:PORT, storing in ..."
+    if not line.startswith("listening on "):
+        process.kill()
+        raise RuntimeError(f"the sink did not start: {line!r}")
+    port = int(line.split()[2].rstrip(",").rsplit(":", 1)[1])
+    return process, port
+
+
+def drafts(n: int, day: dt.date) -> list[MessageDraft]:
+    out = []
+    for i in range(n):
+        ref = f"S{i:05d}"
+        rendered = render_message(
+            "_selftest",
+            {
+                "school_name": f"第{i}职业技术学校",
+                "stage_label": "考点设备调试、安装考试平台",
+                "missing": ["安装考试平台", "完成模拟考试", "提交设备调试报告"],
+                "deadline": "2024年3月25日 17:00",
+            },
+        )
+        out.append(
+            MessageDraft(
+                sitting_code="bench",
+                stage="platform_install",
+                checkpoint="remind",
+                day=day,
+                recipient_ref=ref,
+                to_addr=f"{ref.lower()}@school.example.cn",
+                subject=rendered.subject,
+                text_body=rendered.text,
+                html_body=rendered.html,
+            )
+        )
+    return out
+
+
+def queue(db_url: str, n: int, day: dt.date) -> list[int]:
+    with Session(engine_for(db_url)) as session:
+        ids = queue_messages(
+            session,
+            drafts(n, day),
+            queued_at=dt.datetime.now(dt.UTC),
+            mail_domain=message_domain(MAIL_FROM),
+        )
+        session.commit()
+    return ids
+
+
+def prebuilt(db_url: str, ids: list[int]) -> list[EmailMessage]:
+    with Session(engine_for(db_url)) as session:
+        rows = session.exec(
+            select(OutboxMessage).where(col(OutboxMessage.id).in_(ids)).order_by(col(OutboxMessage.id))
+        ).all()
+        return [build_mime(row, MAIL_FROM) for row in rows]
+
+
+async def raw_send(messages: list[EmailMessage], port: int, connections: int) -> None:
+    queue: asyncio.Queue[EmailMessage] = asyncio.Queue()
+    for message in messages:
+        queue.put_nowait(message)
+
+    async def worker() -> None:
+        smtp = aiosmtplib.SMTP(
+            hostname="127.0.0.1", port=port, start_tls=False, local_hostname="localhost"
+        )
+        await smtp.connect()
+        try:
+            while not queue.empty():
+                await smtp.send_message(queue.get_nowait())
+        finally:
+            await smtp.quit()
+
+    async with asyncio.TaskGroup() as group:
+        for _ in range(connections):
+            group.create_task(worker())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=8)
+    args = parser.parse_args()
+    n, connections = args.messages, args.connections
+
+    with tempfile.TemporaryDirectory(prefix="fanout-") as tmp:
+        folder = Path(tmp)
+        db_url = f"sqlite:///{folder / 'bench.db'}"
+        sink, port = start_sink(folder / "mail")
+        config = SmtpConfig(
+            host="127.0.0.1", port=port, mail_from=MAIL_FROM, connections=connections
+        )
+        raw_rates: list[float] = []
+        deliver_rates: list[float] = []
+        try:
+            for round_ in range(args.rounds):
+                day = dt.date(2024, 1, 1) + dt.timedelta(days=2 * round_)
+                messages = prebuilt(db_url, queue(db_url, n, day))
+                start = time.perf_counter()
+                asyncio.run(raw_send(messages, port, connections))
+                raw_rates.append(n / (time.perf_counter() - start))
+
+                ids = queue(db_url, n, day + dt.timedelta(days=1))
+                start = time.perf_counter()
+                report = asyncio.run(deliver(db_url, ids, config))
+                deliver_rates.append(n / (time.perf_counter() - start))
+                assert report.sent == n, report
+                print(
+                    f"round {round_ + 1}: raw {raw_rates[-1]:7.0f} msg/s, "
+                    f"deliver {deliver_rates[-1]:7.0f} msg/s",
+                    flush=True,
+                )
+            received = len(list((folder / "mail").glob("*.eml")))
+            assert received == 2 * n * args.rounds, received
+        finally:
+            sink.terminate()
+            sink.wait(timeout=10)
+
+    raw, delivered = statistics.median(raw_rates), statistics.median(deliver_rates)
+    print(f"{n} messages, {connections} connections, sink in another process (median)")
+    print(f"raw aiosmtplib (prebuilt messages): {raw:7.0f} msg/s")
+    print(f"outbox deliver:                     {delivered:7.0f} msg/s")
+    print(f"ratio deliver/raw:                  {delivered / raw:7.2f}")
+
+
+if __name__ == "__main__":
+    main()
