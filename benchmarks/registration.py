@@ -137,7 +137,7 @@ def main() -> None:
     assert ours["stored"] == base["stored"] == args.candidates, (ours, base)
     ratio = ours["seconds"] / base["seconds"]
     print(
-        f"registration import: {args.schools} schools, {args.candidates} rows ({size_mb:.1f} MB CSV)"
+        f"registration import: {args.schools} schools, {args.candidates} rows, {size_mb:.1f} MB CSV"
     )
     print(f"  raw baseline (csv + sqlite3 executemany, no checks): {base['seconds']:.2f} s")
     print(

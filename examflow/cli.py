@@ -2,7 +2,14 @@
 
 import typer
 
-from examflow.commands import calendar_cmds, fees_cmds, register_cmds, status_cmds
+from examflow.commands import (
+    calendar_cmds,
+    facts_cmds,
+    fees_cmds,
+    register_cmds,
+    run_cmds,
+    status_cmds,
+)
 
 app = typer.Typer(
     name="examflow",
@@ -17,6 +24,8 @@ app.add_typer(register_cmds.sites_app, name="sites")
 app.add_typer(fees_cmds.app, name="fees")
 app.command("register")(register_cmds.register)
 app.command("status")(status_cmds.status)
+app.command("mark")(facts_cmds.mark)
+app.command("run")(run_cmds.run)
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ TABLE_MODULES = (
     "models.schools",
     "models.registration",
     "models.fees",
+    "models.facts",
     "models.outbox",
 )
 

@@ -6,8 +6,8 @@ row and field. A clean file is stored in one transaction.
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import NamedTuple
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from sqlalchemy import UniqueConstraint, func
 from sqlalchemy import select as sa_select
@@ -168,7 +168,7 @@ class _Checker:
                 except ResidentIdError:
                     pass
                 else:
-                    append(Draft(row, route[0], route[1], name, id_number, level))  # type: ignore[arg-type]
+                    append(Draft(row, route[0], route[1], name, id_number, level))
                     continue
             draft = self.draft(row, v)
             if draft is not None:
@@ -293,7 +293,7 @@ class _Checker:
     def _first_over(self, drafts: list[Draft], site: str, seats: int) -> int:
         """The file row at which ``site`` first runs out of seats (0 if already over)."""
         stored: Counter[Level] = Counter()
-        for s, level, n in self.session.exec(
+        for _site, level, n in self.session.exec(
             select(Registration.site_code, Registration.level, func.count())
             .where(Registration.sitting_code == self.spec.code, Registration.site_code == site)
             .group_by(Registration.site_code, Registration.level)
@@ -409,7 +409,7 @@ def _store(
             )
     table_ = Registration.__table__  # type: ignore[attr-defined]
     at, code, batch_id = dbapi_value(session, table_.c.registered_at, now), spec.code, batch.id
-    rows = []
+    rows: list[tuple[object, ...]] = []
     append = rows.append
     for d in drafts:
         province = province_of[d.school_code or d.site_code]

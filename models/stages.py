@@ -8,6 +8,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from models.domain import StageCode, StageState
+from models.facts import FACT_LABELS_ZH, SiteFact, facts_by_site
 from models.registration import Registration
 from models.schools import School
 from models.sitting_calendar import Window
@@ -80,7 +81,88 @@ def not_tracked(session: Session, sitting: Sitting, as_of: datetime) -> Conditio
     return Condition(met=False, missing=[], note="condition not tracked yet")
 
 
-CONDITIONS: dict[StageCode, ConditionRule] = {StageCode.registration: registration_condition}
+def active_sites(session: Session, sitting_code: str) -> list[str]:
+    """The sites concerned by a sitting: those with candidates in it, own or borrowing."""
+    rows = session.exec(
+        select(Registration.site_code)
+        .where(Registration.sitting_code == sitting_code)
+        .group_by(col(Registration.site_code))
+    )
+    return sorted(rows)
+
+
+SITE_FACTS: dict[StageCode, tuple[SiteFact, ...]] = {
+    StageCode.training: (SiteFact.affairs_trained, SiteFact.tech_trained),
+    StageCode.platform_install: (SiteFact.platform_installed, SiteFact.mock_passed),
+    StageCode.materials: (
+        SiteFact.tickets_downloaded,
+        SiteFact.labels_downloaded,
+        SiteFact.door_signs_downloaded,
+        SiteFact.sign_in_sheets_downloaded,
+        SiteFact.rooms_laid_out,
+    ),
+}
+SITE_FACTS[StageCode.exam] = tuple(f for stage in SITE_FACTS for f in SITE_FACTS[stage])
+
+OrganiserPart = Callable[[Session, Sitting, datetime], list[Missing]]
+
+
+def rooms_arranged(session: Session, sitting: Sitting, as_of: datetime) -> list[Missing]:
+    """Placeholder until room arrangement lands: nothing can be arranged yet."""
+    if not active_sites(session, sitting.code):
+        return []
+    return [Missing(ORGANISER, "room arrangement is not available yet")]
+
+
+def attendance_recorded(session: Session, sitting: Sitting, as_of: datetime) -> list[Missing]:
+    """Placeholder until attendance lands."""
+    if not active_sites(session, sitting.code):
+        return []
+    return [Missing(ORGANISER, "attendance is not available yet")]
+
+
+ORGANISER = "organiser"
+ORGANISER_PARTS: dict[StageCode, list[OrganiserPart]] = {
+    StageCode.training: [rooms_arranged],
+    StageCode.exam: [attendance_recorded],
+}
+
+
+def site_facts_condition(stage: StageCode) -> ConditionRule:
+    """Every active site holds the stage's facts; plus the organiser's own parts, if any."""
+    required = SITE_FACTS[stage]
+
+    def condition(session: Session, sitting: Sitting, as_of: datetime) -> Condition:
+        held = facts_by_site(session, sitting.code, until=_readiness_cutoff(sitting, stage, as_of))
+        missing = [
+            Missing(site, FACT_LABELS_ZH[fact])
+            for site in active_sites(session, sitting.code)
+            for fact in required
+            if fact not in held.get(site, set())
+        ]
+        for part in ORGANISER_PARTS.get(stage, []):
+            missing.extend(part(session, sitting, as_of))
+        if not sitting.spec.window(StageCode.registration).has_closed(as_of):
+            # the sites concerned are not final while schools can still register
+            return Condition(met=False, missing=missing, note="registration still open")
+        return Condition(met=not missing, missing=missing)
+
+    return condition
+
+
+def _readiness_cutoff(sitting: Sitting, stage: StageCode, as_of: datetime) -> datetime | None:
+    """For the exam, a site counts as ready only with facts recorded before the first slot."""
+    if stage is not StageCode.exam:
+        return None
+    spec = sitting.spec
+    first = min(spec.slot_starts_at(level) for level in spec.levels)
+    return first if as_of >= first else None
+
+
+CONDITIONS: dict[StageCode, ConditionRule] = {
+    StageCode.registration: registration_condition,
+    **{stage: site_facts_condition(stage) for stage in SITE_FACTS},
+}
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
 """Delivering pending outbox rows over a small pool of reused SMTP connections.
 
 Each of ``connections`` workers owns one aiosmtplib connection (opened lazily, reused for
-every message it sends) and pulls rows from a shared queue. A row is marked ``sent`` and
-committed the moment the server accepts it, so a crash re-sends at most the messages that
-were in flight, and those keep their Message-ID.
+every message it sends) and pulls rows from a shared queue. It writes each message straight
+to its wire form (:func:`notifications.mime.mime_bytes`, tens of µs, where building and
+flattening an ``EmailMessage`` costs about a millisecond) and hands it to ``sendmail``. A row
+is marked ``sent`` and committed the moment the server accepts it, so a crash re-sends at
+most the messages that were in flight, and those keep their Message-ID.
 
 What happens on an error:
 
@@ -30,7 +32,6 @@ import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.message import EmailMessage
 from typing import Any, Literal, Self, cast
 
 from aiosmtplib import (
@@ -52,8 +53,8 @@ from sqlalchemy import Connection, Row, bindparam, select, update
 
 from examflow.db import engine_for
 from examflow.settings import Settings
-from models.outbox import OutboxMessage, OutboxStatus, UTCDateTime
-from notifications.mime import MailContent, build_mime
+from models.outbox import OutboxMessage, OutboxStatus, UTCDateTime, check_single_address
+from notifications.mime import MailContent, envelope_recipients, envelope_sender, mime_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +89,7 @@ class SmtpConfig:
             raise ValueError("connections and max_attempts must be at least 1")
         if self.timeout <= 0 or self.backoff_base < 0 or self.backoff_max < 0:
             raise ValueError("timeout must be positive and backoff times not negative")
+        check_single_address(self.mail_from, "mail_from")
 
     @classmethod
     def from_settings(cls, s: Settings) -> Self:
@@ -270,6 +272,7 @@ class _Delivery:
         self.attempted: set[int] = set()
         self.stop_reason: str | None = None
         self.gave_up_in_a_row = 0
+        self.sender = envelope_sender(config.mail_from)
 
     # -- the database: one Core statement and one commit per outcome ----------------------
 
@@ -344,9 +347,9 @@ class _Delivery:
         row_id: int = row.id
         self.attempted.add(row_id)
         try:
-            message: EmailMessage = build_mime(
-                cast(MailContent, row), c.mail_from, date=datetime.now(UTC)
-            )
+            content = cast(MailContent, row)
+            message = mime_bytes(content, c.mail_from, date=datetime.now(UTC))
+            recipients = envelope_recipients(content)
         except Exception as exc:
             self._failed(row_id, f"cannot build the message: {describe(exc)}")
             return
@@ -354,7 +357,7 @@ class _Delivery:
         for attempt in range(1, c.max_attempts + 1):
             try:
                 smtp = await connection.ready()
-                refused, _reply = await smtp.send_message(message)
+                refused, _reply = await smtp.sendmail(self.sender, recipients, message)
             except Exception as exc:
                 outcome = classify(exc)
                 error = describe(exc)

@@ -5,6 +5,7 @@ import email
 import ipaddress
 import logging
 import socket
+import sqlite3
 import ssl
 from collections.abc import Iterator
 from email.message import EmailMessage
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -426,3 +428,34 @@ def test_an_untrusted_certificate_is_refused(
 def test_outbox_key_is_the_documented_format() -> None:
     assert outbox_key("2024-1", "exam", "open", DAY, "ops") == "2024-1|exam|open|2024-03-20|ops"
     assert draft(7).key == "2024-1|platform_install|remind|2024-03-20|S0007"
+
+
+class CountingSentRows:
+    """An aiosmtpd handler that, as each message arrives, notes how many rows are marked sent."""
+
+    def __init__(self, database: Path) -> None:
+        self.database = database
+        self.sent_when_received: list[int] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with sqlite3.connect(self.database) as db:
+            [(sent,)] = db.execute("SELECT count(*) FROM outboxmessage WHERE status = 'sent'")
+        self.sent_when_received.append(sent)
+        return "250 OK"
+
+
+def test_each_row_is_committed_as_sent_before_the_next_message_goes_out(
+    db_url: str, tmp_path: Path
+) -> None:
+    """So a crash re-sends at most the message that was in flight on each connection."""
+    ids = queue(db_url, [draft(i) for i in range(8)])
+    handler = CountingSentRows(tmp_path / "examflow.db")
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        report = deliver_sync(db_url, ids, config(controller.port, connections=1))
+    finally:
+        controller.stop()
+
+    assert report.sent == 8
+    assert handler.sent_when_received == list(range(8))

@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from models.outbox import MessageDraft, OutboxMessageBase, message_domain
-from notifications.mime import build_mime
+from notifications.mime import build_mime, mime_bytes
 from notifications.rendering import make_environment, render_message
 
 CONTEXT = {
@@ -148,3 +148,78 @@ def test_build_mime_makes_a_seven_bit_alternative_message_with_the_rows_message_
     # text parts travel in canonical form, CRLF line ends
     assert text.get_content().replace("\r\n", "\n") == rendered.text
     assert html.get_content().replace("\r\n", "\n") == rendered.html
+
+
+def test_long_chinese_headers_fold_under_78_columns_and_decode_exactly() -> None:
+    subject = (
+        "【重要提醒】" + "请各考点于截止时间前完成考试平台安装与模拟考试，" * 4 + "逾期视为放弃。"
+    )
+    school = "北京市第一职业技术学校（朝阳校区）信息工程系考务办公室"
+    row = OutboxMessageBase(
+        **draft(
+            subject=subject,
+            to_addr=f"{school} <s0001@school.example.cn>",
+            cc_addr='"Ops, Exam Team" <ops@exam.example.cn>',
+            attachment=b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n",
+            attachment_name="考试日程 2024.ics",
+            attachment_type="text/calendar",
+        ).model_dump(),
+        message_id="<0123abcd@exam.example.cn>",
+        queued_at=dt.datetime(2024, 3, 20, 1, 0, tzinfo=dt.UTC),
+    )
+
+    raw = mime_bytes(row, "考试组织方 <noreply@exam.example.cn>")
+    parsed = email.message_from_bytes(raw, policy=default_policy)
+
+    assert raw.isascii()
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 78
+    assert b"\n" not in raw.replace(b"\r\n", b"")  # CRLF line ends only
+    assert parsed["Subject"] == subject
+    assert parsed["To"].addresses[0].addr_spec == "s0001@school.example.cn"
+    # (the stdlib parser puts a space between adjacent encoded words in a display name,
+    # which RFC 2047 says to ignore; mail clients do)
+    assert parsed["To"].addresses[0].display_name.replace(" ", "") == school
+    assert parsed["Cc"].addresses[0].display_name == "Ops, Exam Team"
+    assert parsed.get_content_type() == "multipart/mixed"
+    [attachment] = parsed.iter_attachments()
+    assert attachment.get_filename() == "考试日程 2024.ics"
+    assert parsed.defects == [] and all(part.defects == [] for part in parsed.walk())
+
+
+@pytest.mark.parametrize("subject", ["Plain ASCII notice", "=?utf-8?q?not_an_encoded_word?="])
+def test_ascii_subjects_arrive_exactly_as_written(subject: str) -> None:
+    row = OutboxMessageBase(
+        **draft(subject=subject).model_dump(),
+        message_id="<0123abcd@exam.example.cn>",
+        queued_at=dt.datetime(2024, 3, 20, 1, 0, tzinfo=dt.UTC),
+    )
+
+    parsed = email.message_from_bytes(mime_bytes(row, "ops@localhost"), policy=default_policy)
+
+    assert parsed["Subject"] == subject
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "schedule.ics",
+        "考试日程.ics",
+        "2024年上半年职业技能等级证书考试考点设备调试与模拟考试日程安排表.ics",
+    ],
+)
+def test_attachment_file_names_survive_any_length(name: str) -> None:
+    row = OutboxMessageBase(
+        **draft(
+            attachment=b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n",
+            attachment_name=name,
+            attachment_type="text/calendar",
+        ).model_dump(),
+        message_id="<0123abcd@exam.example.cn>",
+        queued_at=dt.datetime(2024, 3, 20, 1, 0, tzinfo=dt.UTC),
+    )
+
+    raw = mime_bytes(row, "ops@localhost")
+    [attachment] = email.message_from_bytes(raw, policy=default_policy).iter_attachments()
+
+    assert attachment.get_filename() == name
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 78

@@ -1,0 +1,252 @@
+"""What a stage checkpoint decides: its outcome, and who is to be told what.
+
+Pure rules over the database: no rendering, no sending, no clock. A checkpoint always
+evaluates its stage's condition; ``open`` announces the window to those concerned, ``remind``
+tells only those still missing something, ``close`` escalates a stall to the organiser's ops.
+"""
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pydantic import BaseModel
+from sqlmodel import Session, col, select
+
+from models.domain import SHANGHAI, STAGE_LABELS_ZH, Checkpoint, StageCode, StageState
+from models.registration import Registration
+from models.schools import School
+from models.sittings import Sitting
+from models.stages import ORGANISER, StageReport, active_sites, evaluate_stage
+
+OPS = "ops"
+TRACKED_STAGES = (
+    StageCode.registration,
+    StageCode.training,
+    StageCode.platform_install,
+    StageCode.materials,
+    StageCode.exam,
+)
+
+
+class MissingItem(BaseModel):
+    party: str
+    party_name: str
+    what: str
+
+
+class CheckpointOutcome(BaseModel):
+    """A checkpoint's evaluation, small enough to pass between Prefect tasks."""
+
+    sitting: str
+    sitting_name: str
+    stage: StageCode
+    checkpoint: Checkpoint
+    as_of: datetime
+    state: StageState
+    opens: datetime | None
+    closes: datetime
+    parties_total: int
+    party_kind: str
+    missing: list[MissingItem]
+    note: str = ""
+
+    @property
+    def parties_missing(self) -> int:
+        return len({m.party for m in self.missing})
+
+    def summary(self) -> str:
+        """E.g. '3 of 41 sites: 考试平台已安装 (2), 模考及平台测试已通过 (3)'."""
+        if not self.missing:
+            return (
+                f"all {self.parties_total} {self.party_kind} done"
+                if self.parties_total
+                else (self.note or "nothing to do")
+            )
+        reasons = Counter(m.what for m in self.missing)
+        listed = ", ".join(f"{what} ({n})" for what, n in reasons.most_common(4))
+        more = f", … {len(reasons) - 4} more" if len(reasons) > 4 else ""
+        return f"{self.parties_missing} of {self.parties_total} {self.party_kind}: {listed}{more}"
+
+
+def _names(session: Session) -> dict[str, str]:
+    return {code: name for code, name in session.exec(select(School.code, School.name))}
+
+
+def evaluate_checkpoint(
+    session: Session, sitting: Sitting, stage: StageCode, checkpoint: Checkpoint, as_of: datetime
+) -> CheckpointOutcome:
+    report: StageReport = evaluate_stage(session, sitting, stage, as_of)
+    names = _names(session)
+    names[ORGANISER] = "培训评价组织"
+    if stage is StageCode.registration:
+        kind = "schools"
+        total = len(
+            set(
+                session.exec(
+                    select(Registration.school_code).where(
+                        Registration.sitting_code == sitting.code,
+                        col(Registration.school_code).is_not(None),
+                    )
+                )
+            )
+        )
+    else:
+        kind, total = "sites", len(active_sites(session, sitting.code))
+    return CheckpointOutcome(
+        sitting=sitting.code,
+        sitting_name=sitting.name,
+        stage=stage,
+        checkpoint=checkpoint,
+        as_of=as_of,
+        state=report.state,
+        opens=report.window.opens_at,
+        closes=report.window.closes_at,
+        parties_total=total,
+        party_kind=kind,
+        missing=[
+            MissingItem(party=m.party, party_name=names.get(m.party, m.party), what=m.what)
+            for m in report.condition.missing
+        ],
+        note=report.condition.note,
+    )
+
+
+@dataclass(frozen=True)
+class PlannedMessage:
+    """One message to queue: who, which template, and the facts it states."""
+
+    recipient_ref: str
+    to_addr: str
+    cc_addr: str | None
+    template: str
+    context: dict[str, object]
+    ics_school: str | None = None
+
+
+@dataclass(frozen=True)
+class Recipient:
+    code: str
+    name: str
+    to_addr: str
+    cc_addr: str | None
+
+
+def _site_recipient(school: School, stage: StageCode) -> Recipient:
+    """Platform install goes to the technical contact (exam affairs in copy); the rest the
+    other way round, or to exam affairs alone for materials."""
+    affairs, tech = school.affairs_email, school.tech_email
+    if stage is StageCode.platform_install and tech:
+        return Recipient(school.code, school.name, tech, affairs if affairs != tech else None)
+    if stage is StageCode.materials or not tech or tech == affairs:
+        return Recipient(school.code, school.name, affairs, None)
+    return Recipient(school.code, school.name, affairs, tech)
+
+
+def _format_deadline(moment: datetime) -> str:
+    local = moment.astimezone(SHANGHAI)
+    if (local.hour, local.minute) == (23, 59):
+        return f"{local:%Y年%m月%d日} 24:00（北京时间）"
+    return f"{local:%Y年%m月%d日 %H:%M}（北京时间）"
+
+
+def _base_context(outcome: CheckpointOutcome, certificate: str) -> dict[str, object]:
+    return {
+        "certificate": certificate,
+        "sitting_code": outcome.sitting,
+        "sitting_name": outcome.sitting_name,
+        "stage": outcome.stage.value,
+        "stage_label": STAGE_LABELS_ZH[outcome.stage],
+        "checkpoint": outcome.checkpoint.value,
+        "opens": f"{outcome.opens.astimezone(SHANGHAI):%Y年%m月%d日}" if outcome.opens else "",
+        "deadline": _format_deadline(outcome.closes),
+    }
+
+
+def plan_messages(
+    session: Session, sitting: Sitting, outcome: CheckpointOutcome, ops_email: str
+) -> list[PlannedMessage]:
+    """The messages due at this checkpoint (the outbox drops those already queued today)."""
+    base = _base_context(outcome, sitting.certificate)
+    schools = {s.code: s for s in session.exec(select(School))}
+    planned: list[PlannedMessage] = []
+    missing_by_party: dict[str, list[str]] = {}
+    for m in outcome.missing:
+        missing_by_party.setdefault(m.party, []).append(m.what)
+
+    if outcome.stage is StageCode.registration:
+        planned.extend(_registration_messages(session, sitting, outcome, base, schools))
+    elif outcome.checkpoint is Checkpoint.open:
+        for code in active_sites(session, sitting.code):
+            r = _site_recipient(schools[code], outcome.stage)
+            planned.append(_message(r, "window_open", base, missing_by_party.get(code, [])))
+    elif outcome.checkpoint is Checkpoint.remind and outcome.state is StageState.open:
+        for code, what in sorted(missing_by_party.items()):
+            if code in schools:
+                r = _site_recipient(schools[code], outcome.stage)
+                planned.append(_message(r, "reminder", base, what))
+
+    if outcome.checkpoint is Checkpoint.close and outcome.state is StageState.stalled:
+        rows = [{"party": m.party, "name": m.party_name, "what": m.what} for m in outcome.missing]
+        planned.append(
+            PlannedMessage(
+                recipient_ref=OPS,
+                to_addr=ops_email,
+                cc_addr=None,
+                template="stall_escalation",
+                context={**base, "summary": outcome.summary(), "rows": rows},
+            )
+        )
+    return planned
+
+
+def _message(
+    r: Recipient, template: str, base: dict[str, object], missing: list[str]
+) -> PlannedMessage:
+    return PlannedMessage(
+        recipient_ref=r.code,
+        to_addr=r.to_addr,
+        cc_addr=r.cc_addr,
+        template=template,
+        context={**base, "recipient_name": r.name, "missing": missing},
+    )
+
+
+def _registration_messages(
+    session: Session,
+    sitting: Sitting,
+    outcome: CheckpointOutcome,
+    base: dict[str, object],
+    schools: dict[str, School],
+) -> list[PlannedMessage]:
+    """Open: every school, with its .ics. Remind: pilot schools with nobody registered yet."""
+    if outcome.state is not StageState.open:
+        return []
+    counts = Counter(
+        session.exec(
+            select(Registration.school_code).where(Registration.sitting_code == sitting.code)
+        )
+    )
+    planned = []
+    for code, school in sorted(schools.items()):
+        r = Recipient(code, school.name, school.affairs_email, None)
+        if outcome.checkpoint is Checkpoint.open:
+            message = _message(r, "window_open", base, [])
+            planned.append(PlannedMessage(**{**message.__dict__, "ics_school": code}))
+        elif outcome.checkpoint is Checkpoint.remind and school.is_pilot and not counts[code]:
+            what = ["尚未为学生报名（报名截止后将无法补报名）"]
+            if not school.is_site:
+                what.append("非考点院校须与邻近考点协商借考，或在截止前申报考点")
+            planned.append(_message(r, "registration_closing", base, what))
+    return planned
+
+
+@dataclass
+class CheckpointResult:
+    """What a checkpoint run did, for the CLI and the flow's return value."""
+
+    state: str
+    sent: int = 0
+    failed: int = 0
+    pending: int = 0
+    queued: int = 0
+    missing: list[str] = field(default_factory=list)

@@ -1,0 +1,118 @@
+"""The tasks of a stage checkpoint: evaluate, publish progress, queue mail, deliver it.
+
+Each opens its own database session and passes only small pydantic values onwards. No task
+caches: a Retry must re-read the database (a fact recorded since may complete the stage).
+"""
+
+from datetime import datetime
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from pydantic import BaseModel
+from sqlmodel import col, select
+
+from examflow.db import session_scope
+from examflow.settings import get_settings
+from models.checkpoints import CheckpointOutcome, evaluate_checkpoint, plan_messages
+from models.domain import Checkpoint, StageCode
+from models.outbox import message_domain, queue_messages
+from models.schools import School
+from models.sittings import get_sitting
+from notifications.compose import compose
+from notifications.sender import SmtpConfig, deliver_sync
+
+ARTIFACT_ROWS = 500
+
+
+class Delivery(BaseModel):
+    queued: int
+    sent: int
+    failed: int
+    pending: int
+    errors: list[str]
+
+
+@task(name="evaluate-stage", cache_policy=NO_CACHE)
+def evaluate(
+    sitting: str, stage: StageCode, checkpoint: Checkpoint, as_of: datetime
+) -> CheckpointOutcome:
+    """Evaluate the stage's completion condition at ``as_of``."""
+    with session_scope() as session:
+        return evaluate_checkpoint(session, get_sitting(session, sitting), stage, checkpoint, as_of)
+
+
+def artifact_key(sitting: str, stage: StageCode) -> str:
+    """Artifact keys allow [a-z0-9-] only: '2024-1-platform-install'."""
+    return f"{sitting}-{stage.value}".lower().replace("_", "-")
+
+
+def progress_markdown(outcome: CheckpointOutcome) -> str:
+    lines = [
+        f"# {outcome.sitting} · {outcome.stage.value} · {outcome.checkpoint.value}",
+        "",
+        f"**State:** {outcome.state.value} — {outcome.summary()}",
+        "",
+        f"Window: {outcome.opens.isoformat(timespec='minutes') if outcome.opens else '—'} → "
+        f"{outcome.closes.isoformat(timespec='minutes')} · as of "
+        f"{outcome.as_of.isoformat(timespec='minutes')}",
+        "",
+    ]
+    if outcome.missing:
+        lines += ["| code | name | missing |", "|---|---|---|"]
+        for m in outcome.missing[:ARTIFACT_ROWS]:
+            lines.append(f"| {m.party} | {m.party_name} | {m.what} |")
+        if len(outcome.missing) > ARTIFACT_ROWS:
+            lines.append(f"| … | | {len(outcome.missing) - ARTIFACT_ROWS} more |")
+    elif outcome.note:
+        lines.append(f"_{outcome.note}_")
+    return "\n".join(lines)
+
+
+@task(name="publish-progress", cache_policy=NO_CACHE)
+def publish_progress(outcome: CheckpointOutcome, delivery: Delivery) -> str:
+    """The progress table per site/school as a markdown artifact (names only, no personal data)."""
+    key = artifact_key(outcome.sitting, outcome.stage)
+    mail = (
+        f"\n\n**Mail:** {delivery.queued} due, {delivery.sent} sent, {delivery.failed} failed, "
+        f"{delivery.pending} pending"
+    )
+    errors = "".join(f"\n- {e}" for e in delivery.errors[:50])
+    create_markdown_artifact(
+        markdown=progress_markdown(outcome) + mail + errors,
+        key=key,
+        description=f"{outcome.sitting} {outcome.stage.value}: {outcome.summary()}",
+    )
+    return key
+
+
+@task(name="queue-messages", cache_policy=NO_CACHE)
+def queue(outcome: CheckpointOutcome) -> list[int]:
+    """Render and queue the messages due now; returns the ids still pending (none twice)."""
+    settings = get_settings()
+    with session_scope() as session:
+        sitting = get_sitting(session, outcome.sitting)
+        planned = plan_messages(session, sitting, outcome, settings.ops_email)
+        if not planned:
+            return []
+        sites = set(session.exec(select(School.code).where(col(School.is_site).is_(True))))
+        drafts = compose(planned, outcome, sitting, sites)
+        return queue_messages(
+            session, drafts, queued_at=outcome.as_of, mail_domain=message_domain(settings.mail_from)
+        )
+
+
+@task(name="deliver-messages", cache_policy=NO_CACHE)
+def deliver(ids: list[int]) -> Delivery:
+    """Send one batch over a small pool of reused SMTP connections."""
+    if not ids:
+        return Delivery(queued=0, sent=0, failed=0, pending=0, errors=[])
+    settings = get_settings()
+    report = deliver_sync(settings.resolved_database_url(), ids, SmtpConfig.from_settings(settings))
+    return Delivery(
+        queued=len(ids),
+        sent=report.sent,
+        failed=report.failed,
+        pending=report.pending,
+        errors=[f"message {row}: {error}" for row, error in report.errors],
+    )
