@@ -6,6 +6,7 @@ from examflow.commands import (
     calendar_cmds,
     facts_cmds,
     fees_cmds,
+    orchestrate_cmds,
     register_cmds,
     run_cmds,
     status_cmds,
@@ -26,6 +27,8 @@ app.command("register")(register_cmds.register)
 app.command("status")(status_cmds.status)
 app.command("mark")(facts_cmds.mark)
 app.command("run")(run_cmds.run)
+for command in ("deploy", "serve", "up", "demo"):
+    app.command(command)(getattr(orchestrate_cmds, command))
 
 
 def main() -> None:

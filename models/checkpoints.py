@@ -52,7 +52,8 @@ class CheckpointOutcome(BaseModel):
 
     @property
     def parties_missing(self) -> int:
-        return len({m.party for m in self.missing})
+        """Schools or sites missing something (the organiser's own parts are not counted)."""
+        return len({m.party for m in self.missing if m.party != ORGANISER})
 
     def summary(self) -> str:
         """E.g. '3 of 41 sites: 考试平台已安装 (2), 模考及平台测试已通过 (3)'."""
@@ -62,10 +63,17 @@ class CheckpointOutcome(BaseModel):
                 if self.parties_total
                 else (self.note or "nothing to do")
             )
-        reasons = Counter(m.what for m in self.missing)
+        own = [m.what for m in self.missing if m.party == ORGANISER]
+        reasons = Counter(m.what for m in self.missing if m.party != ORGANISER)
         listed = ", ".join(f"{what} ({n})" for what, n in reasons.most_common(4))
         more = f", … {len(reasons) - 4} more" if len(reasons) > 4 else ""
-        return f"{self.parties_missing} of {self.parties_total} {self.party_kind}: {listed}{more}"
+        parts = [
+            f"{self.parties_missing} of {self.parties_total} {self.party_kind}: {listed}{more}"
+        ]
+        if not reasons:
+            parts = []
+        parts += [f"organiser: {what}" for what in own]
+        return "; ".join(parts)
 
 
 def _names(session: Session) -> dict[str, str]:

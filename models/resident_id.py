@@ -22,7 +22,7 @@ _DIGITS = frozenset("0123456789")
 # GB/T 2260 province-level codes (first two digits); 71/81/82/83 are Taiwan, Hong Kong,
 # Macao and the residence permits issued to their residents.
 _PROVINCES = frozenset(
-    f"{code}"
+    str(code)
     for span in ((11, 15), (21, 23), (31, 37), (41, 46), (50, 54), (61, 65))
     for code in range(span[0], span[1] + 1)
 ) | {"71", "81", "82", "83"}

@@ -33,7 +33,7 @@ _XLSX_MAGIC = b"PK\x03\x04"
 _XLS_MAGIC = b"\xd0\xcf\x11\xe0"
 _DELIMITERS = ",\t;"
 _SNIFF_CHARS = 64 * 1024
-_MAX_FORMULA_SCAN = 256 * 1024 * 1024
+_MAX_FORMULA_SCAN = 256 * 1024 * 1024  # uncompressed sheet XML
 _TRAILING_NOTES_RE = re.compile(r"(?:\([^()]*\)\s*)+$")
 _HEADER_NOISE_RE = re.compile(r"[\s_\-*]+")  # '*' marks required columns in many templates
 _NUMBER_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
@@ -146,16 +146,14 @@ def _xlsx_rows(data: bytes, filename: str, warnings: list[str]) -> Iterator[list
         if not workbook.worksheets:
             raise TableError("the workbook has no worksheet")
         sheet, *others = workbook.worksheets
-        _warn_other_sheets(sheet, others, warnings)
-        _warn_formulas_without_values(data, sheet, warnings)
-        # Programs write wrong <dimension>s; without them rows come back as stored.
-        sheet.reset_dimensions()
         try:
+            _warn_other_sheets(sheet, others, warnings)
+            _warn_formulas_without_values(data, sheet, warnings)
+            # Programs write wrong <dimension>s; without them rows come back as stored.
+            sheet.reset_dimensions()
             for values in sheet.iter_rows(min_row=1, min_col=1, values_only=True):
                 yield [_cell_text(v) for v in values]
-        except TableError:
-            raise
-        except Exception as error:
+        except Exception as error:  # damaged XML surfaces only while streaming the rows
             raise TableError(f"the worksheet is damaged ({error})") from None
     finally:
         workbook.close()
@@ -179,9 +177,12 @@ def _warn_formulas_without_values(data: bytes, sheet: Any, warnings: list[str]) 
             info = archive.getinfo(path.lstrip("/"))
         except KeyError:
             return
-        if info.file_size > _MAX_FORMULA_SCAN:  # a claim only, but enough to skip zip bombs
+        if info.file_size > _MAX_FORMULA_SCAN:  # zipfile never inflates past this size
             return
-        cells = [m.decode() for m in _FORMULA_WITHOUT_VALUE_RE.findall(archive.read(info))]
+        xml = archive.read(info)
+    if b"<f" not in xml and b":f" not in xml:  # no formulas at all: skip the slow scan
+        return
+    cells = [m.decode() for m in _FORMULA_WITHOUT_VALUE_RE.findall(xml)]
     if cells:
         shown = ", ".join(cells[:5]) + (", …" if len(cells) > 5 else "")
         warnings.append(

@@ -19,7 +19,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr, getaddresses
-from typing import Protocol, cast
+from typing import Protocol
 from urllib.parse import quote
 
 from models.domain import SHANGHAI
@@ -127,9 +127,15 @@ def unstructured_header(name: str, value: str) -> str:
     return _fold(name, encoded_words(value))
 
 
+def _one_line(name: str, value: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise ValueError(f"{name} must not contain CR or LF")
+    return value
+
+
 def address_header(name: str, value: str) -> str:
     """``To``/``Cc``/``From`` for one address, the display name RFC 2047 encoded if needed."""
-    [(display, addr)] = getaddresses([value])
+    [(display, addr)] = getaddresses([_one_line(name, value)])
     if not display:
         return f"{name}: {addr}"
     if display.isascii() and "=?" not in display:
@@ -195,7 +201,7 @@ def mime_bytes(row: MailContent, mail_from: str, *, date: datetime | None = None
                 f"Content-Type: {alternative_type}\r\n\r\n".encode("ascii") + alternative,
                 _attachment_part(
                     row.attachment_name or "attachment",
-                    row.attachment_type or "application/octet-stream",
+                    _one_line("attachment type", row.attachment_type or "application/octet-stream"),
                     row.attachment,
                 ),
             ],
@@ -211,7 +217,7 @@ def mime_bytes(row: MailContent, mail_from: str, *, date: datetime | None = None
     headers += [
         unstructured_header("Subject", row.subject),
         f"Date: {format_datetime((date or row.queued_at).astimezone(SHANGHAI))}",
-        f"Message-ID: {row.message_id}",
+        f"Message-ID: {_one_line('Message-ID', row.message_id)}",
         "MIME-Version: 1.0",
         f"Content-Type: {content_type}",
     ]
@@ -232,4 +238,4 @@ def envelope_sender(mail_from: str) -> str:
 def build_mime(row: MailContent, mail_from: str, *, date: datetime | None = None) -> EmailMessage:
     """The message for ``row`` (see :func:`mime_bytes`) as an ``EmailMessage`` (policy SMTP)."""
     data = mime_bytes(row, mail_from, date=date)
-    return cast(EmailMessage, BytesParser(policy=SMTP_POLICY).parsebytes(data))
+    return BytesParser(policy=SMTP_POLICY).parsebytes(data)

@@ -272,6 +272,7 @@ class _Delivery:
         self.attempted: set[int] = set()
         self.stop_reason: str | None = None
         self.gave_up_in_a_row = 0
+        self.no_longer_pending = 0  # sent or failed by someone else since we listed them
         self.sender = envelope_sender(config.mail_from)
 
     # -- the database: one Core statement and one commit per outcome ----------------------
@@ -331,6 +332,7 @@ class _Delivery:
             )
             rows = self.conn.execute(query).all()
             self.conn.rollback()
+            self.no_longer_pending += len(chunk) - len(rows)
             for row in rows:
                 await queue.put(row)
 
@@ -430,7 +432,7 @@ async def deliver(
             if delivery.stop_reason is not None:
                 delivery.mark_not_attempted(ids)
         report = delivery.report
-        report.pending = len(ids) - report.sent - report.failed
+        report.pending = len(ids) - report.sent - report.failed - delivery.no_longer_pending
     logger.info(
         "outbox delivery: %d sent, %d failed, %d still pending (of %d)",
         report.sent,

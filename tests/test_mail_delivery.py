@@ -4,9 +4,12 @@ import datetime as dt
 import email
 import ipaddress
 import logging
+import signal
 import socket
 import sqlite3
 import ssl
+import subprocess
+import sys
 from collections.abc import Iterator
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -20,9 +23,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from pydantic import SecretStr
 from sqlmodel import Session, col, select
 
 from examflow.db import engine_for
+from examflow.settings import Settings, SmtpSecurity
 from models.outbox import (
     MessageDraft,
     OutboxMessage,
@@ -34,6 +39,7 @@ from models.outbox import (
 from notifications.sender import DeliveryReport, SmtpConfig, deliver_sync
 from notifications.sink import MailSink
 
+ROOT = Path(__file__).resolve().parents[1]
 SITTING = "2024-1"
 DAY = dt.date(2024, 3, 20)
 NOW = dt.datetime(2024, 3, 20, 1, 0, tzinfo=dt.UTC)
@@ -459,3 +465,47 @@ def test_each_row_is_committed_as_sent_before_the_next_message_goes_out(
 
     assert report.sent == 8
     assert handler.sent_when_received == list(range(8))
+
+
+def test_settings_become_an_smtp_config_without_showing_the_password() -> None:
+    settings = Settings(
+        smtp_host="smtp.example.cn",
+        smtp_port=465,
+        smtp_username="examflow",
+        smtp_password=SecretStr("s3cret"),
+        smtp_security=SmtpSecurity.tls,
+        smtp_connections=3,
+        mail_from="考试组织方 <noreply@exam.example.cn>",
+    )
+
+    smtp = SmtpConfig.from_settings(settings)
+
+    assert (smtp.host, smtp.port, smtp.security, smtp.connections) == (
+        "smtp.example.cn",
+        465,
+        "tls",
+        3,
+    )
+    assert smtp.username == "examflow" and smtp.password == "s3cret"
+    assert "s3cret" not in repr(smtp)
+
+
+def test_the_sink_runs_as_its_own_process_until_sigterm(db_url: str, tmp_path: Path) -> None:
+    """``python -m notifications.sink`` stores what it receives and exits cleanly on SIGTERM."""
+    ids = queue(db_url, [draft(i) for i in range(3)])
+    process = subprocess.Popen(
+        [sys.executable, "-m", "notifications.sink", "--port", "0", "--dir", str(tmp_path / "m")],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("listening on 127.0.0.1:")
+        port = int(line.split()[2].rstrip(",").rsplit(":", 1)[1])
+        assert deliver_sync(db_url, ids, config(port)).sent == 3
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    assert len(list((tmp_path / "m").glob("*.eml"))) == 3

@@ -249,6 +249,40 @@ def test_xlsx_cells_read_the_way_excel_shows_them() -> None:
     ]
 
 
+def rewrite_sheet(data: bytes, old: bytes, new: bytes) -> bytes:
+    """The workbook with its first sheet's XML edited, to store what other programs store."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
+        for item in src.infolist():
+            content = src.read(item)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                assert old in content
+                content = content.replace(old, new)
+            dst.writestr(item, content)
+    return out.getvalue()
+
+
+def test_whole_numbers_stored_as_decimals_read_without_point_zero() -> None:
+    data = xlsx_bytes(["学校代码", "姓名", "考位数"], [20260501, "a", 30])
+    data = rewrite_sheet(data, b"<v>20260501</v>", b"<v>20260501.0</v>")
+    data = rewrite_sheet(data, b"<v>30</v>", b"<v>3.0E1</v>")
+    row = read_table(data, "a.xlsx", COLUMNS).rows[0][1]
+    assert (row["school_code"], row["seats"]) == ("20260501", "30")
+
+
+def test_an_id_stored_as_a_whole_integer_by_another_program_stays_exact() -> None:
+    columns = (Column("id_number", ("身份证号",)),)
+    data = xlsx_bytes(["身份证号"], [1])
+    data = rewrite_sheet(data, b"<v>1</v>", b"<v>110101199003071234</v>")
+    assert read_table(data, "a.xlsx", columns).rows[0][1]["id_number"] == "110101199003071234"
+
+
+def test_a_damaged_worksheet_is_a_table_error() -> None:
+    data = xlsx_bytes(["学校代码", "姓名", "考位数"], ["S01", "a", 1])
+    data = rewrite_sheet(data, b"</sheetData>", b"<row><c</sheetData>")
+    assert "the worksheet is damaged" in table_error(data)
+
+
 def test_an_id_typed_into_a_number_cell_is_reported_as_scientific_notation() -> None:
     columns = (Column("id_number", ("身份证号",)),)
     data = xlsx_bytes(["身份证号"], [110101199003071234.0])  # a double, as Excel stores it

@@ -27,7 +27,7 @@ def run(
     from flows.sitting_checkpoint import sitting_checkpoint
 
     state = sitting_checkpoint(sitting, stage, checkpoint, moment, return_state=True)
-    data = state.result(raise_on_failure=False)
+    data: object = state.result(raise_on_failure=False)
     if isinstance(data, CheckpointResult):
         result = data
     else:  # the flow raised: report the error as the state's message

@@ -1,0 +1,120 @@
+"""examflow deploy | serve | up | demo"""
+
+import asyncio
+import os
+from pathlib import Path
+
+import typer
+
+from examflow.commands.calendar_cmds import read_calendar
+from examflow.console import fail, out
+from examflow.db import session_scope
+from examflow.prefect_env import prepare_prefect_env
+from models.sitting_calendar import CalendarSpec
+from models.sittings import store_calendar
+
+DEFAULT_CALENDARS = "calendars/*.toml"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+REMIND_HELP = "Days before each close on which to remind (repeatable)."
+
+
+def load_calendars(files: list[Path]) -> list[CalendarSpec]:
+    """Validate and store the calendars, so that flows and schedules agree."""
+    from datetime import datetime
+
+    from models.domain import SHANGHAI
+
+    if not files:  # the working directory's calendars, else the project's own
+        files = sorted(Path().glob(DEFAULT_CALENDARS)) or sorted(
+            PROJECT_ROOT.glob(DEFAULT_CALENDARS)
+        )
+    if not files:
+        fail(f"no calendar given and none found at {DEFAULT_CALENDARS}")
+    calendars = [read_calendar(f) for f in files]
+    with session_scope() as session:
+        for path, calendar in zip(files, calendars, strict=True):
+            store_calendar(session, calendar, str(path), datetime.now(SHANGHAI))
+    return calendars
+
+
+def deploy(
+    calendars: list[Path] = typer.Argument(
+        None, help=f"Calendar files (default {DEFAULT_CALENDARS})."
+    ),
+    work_pool: str = typer.Option("examflow", help="Process work pool (created if missing)."),
+    remind: list[int] = typer.Option([3, 1], help=REMIND_HELP),
+) -> None:
+    """Create or update one deployment per sitting (plus the ops ones) in a work pool.
+
+    Workers started with `prefect worker start --pool examflow`, on any machine with examflow
+    installed and the same EXAMFLOW_DATABASE_URL, run the scheduled checkpoints.
+    """
+    specs = load_calendars(calendars or [])
+    prepare_prefect_env()
+    from prefect import deploy as prefect_deploy
+
+    from deployments.build import all_deployments
+    from deployments.pool import ensure_process_pool
+
+    asyncio.run(ensure_process_pool(work_pool))
+    deployments = all_deployments(specs, tuple(remind))
+    ids = prefect_deploy(
+        *deployments,
+        work_pool_name=work_pool,
+        build=False,
+        push=False,
+        print_next_steps_message=False,
+        ignore_warnings=True,
+    )
+    out.print(
+        f"{len(ids)} deployments in work pool {work_pool!r}: "
+        + ", ".join(d.name for d in deployments)
+    )
+
+
+def serve(
+    calendars: list[Path] = typer.Argument(
+        None, help=f"Calendar files (default {DEFAULT_CALENDARS})."
+    ),
+    remind: list[int] = typer.Option([3, 1], help=REMIND_HELP),
+) -> None:
+    """Serve one deployment per sitting and the ops deployments from this process (Ctrl-C
+    stops; stopping pauses their schedules and a restart restores them)."""
+    specs = load_calendars(calendars or [])
+    prepare_prefect_env()
+    from prefect import serve as prefect_serve
+
+    from deployments.build import all_deployments
+
+    prefect_serve(*all_deployments(specs, tuple(remind)), limit=4)
+
+
+def up(
+    demo: bool = typer.Option(False, "--demo", help="Rehearse sitting 2024-1 first."),
+    port: int = typer.Option(4200, help="Prefect server port (127.0.0.1)."),
+    smtp_port: int = typer.Option(8025, help="SMTP sink port (127.0.0.1)."),
+) -> None:
+    """Start a local Prefect server and UI, an SMTP sink under var/mail, and serve the
+    deployments of calendars/*.toml; all on 127.0.0.1. Ctrl-C stops everything."""
+    from examflow.local_stack import local_stack
+
+    with local_stack(port, smtp_port) as stack:
+        out.print(
+            f"Prefect UI: {stack.ui_url}   mail: {stack.mail_dir}/ (SMTP 127.0.0.1:{smtp_port})"
+        )
+        if demo:
+            from examflow.demo import run_demo
+
+            run_demo()
+        out.print("serving deployments; Ctrl-C to stop")
+        serve(calendars=[], remind=[3, 1])
+
+
+def demo() -> None:
+    """Rehearse sitting 2024-1 end to end on a simulated clock (needs `examflow up` running,
+    or runs against PREFECT_API_URL / ephemeral Prefect and EXAMFLOW_SMTP_*)."""
+    prepare_prefect_env()
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from examflow.demo import run_demo
+
+    run_demo()

@@ -1,0 +1,79 @@
+"""`examflow up`: a local Prefect server with its UI and an SMTP sink, on 127.0.0.1 only."""
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from examflow.prefect_env import prepare_prefect_env
+from examflow.settings import get_settings
+from notifications.sink import MailSink
+
+SERVER_START_TIMEOUT_S = 90
+
+
+@dataclass(frozen=True)
+class LocalStack:
+    api_url: str
+    ui_url: str
+    mail_dir: Path
+
+
+def wait_healthy(api_url: str, timeout: float, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the Prefect server exited with code {server.returncode}")
+        try:
+            with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"the Prefect server did not answer at {api_url} in {timeout:.0f} s")
+
+
+@contextmanager
+def local_stack(port: int, smtp_port: int) -> Iterator[LocalStack]:
+    """Start both, point this process (and its flows) at them, stop both on exit."""
+    prepare_prefect_env()
+    settings = get_settings()
+    api_url = f"http://127.0.0.1:{port}/api"
+    settings.home.mkdir(parents=True, exist_ok=True)
+    log = (settings.home / "prefect-server.log").open("ab")
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "prefect",
+            "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PREFECT_API_URL": api_url},
+    )
+    try:
+        wait_healthy(api_url, SERVER_START_TIMEOUT_S, server)
+        with MailSink(settings.mail_dir, smtp_port) as sink:
+            os.environ["PREFECT_API_URL"] = api_url
+            os.environ["EXAMFLOW_SMTP_HOST"] = sink.host
+            os.environ["EXAMFLOW_SMTP_PORT"] = str(sink.port)
+            os.environ["EXAMFLOW_SMTP_SECURITY"] = "none"
+            yield LocalStack(api_url, f"http://127.0.0.1:{port}", settings.mail_dir.resolve())
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
