@@ -21,8 +21,9 @@ def one_off(run: PlannedRun, sitting: str) -> Schedule:
     return RRule(
         f"DTSTART:{local:%Y%m%dT%H%M%S}\nRRULE:FREQ=DAILY;COUNT=1",
         timezone="Asia/Shanghai",
+        # no slug: with slugs Prefect patches schedules by slug and keeps the ones a changed
+        # calendar dropped; without, a re-deploy replaces them all (and their runs)
         parameters={"sitting": sitting, **run.parameters},
-        slug=run.slug,
     )
 
 

@@ -19,11 +19,6 @@ class PlannedRun:
     checkpoint: Checkpoint
 
     @property
-    def slug(self) -> str:
-        """Stable per checkpoint and moment: a re-deploy updates, never duplicates."""
-        return f"{self.stage.value}-{self.checkpoint.value}-{self.at:%Y%m%dT%H%M}".replace("_", "-")
-
-    @property
     def parameters(self) -> dict[str, str]:
         return {"stage": self.stage.value, "checkpoint": self.checkpoint.value}
 

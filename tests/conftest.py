@@ -2,9 +2,13 @@
 
 import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 import pytest
+
+if TYPE_CHECKING:
+    from notifications.sink import MailSink
 
 ROOT = Path(__file__).resolve().parents[1]
 CALENDAR = ROOT / "calendars" / "2024-h1.toml"
@@ -34,3 +38,29 @@ def register_loaded(home: Path, tmp_path: Path) -> Path:
     )
     assert result.exit_code == 0, result.output
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[None]:
+    """One real Prefect test server for the session (flow runs, states, artifacts)."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    with (
+        prefect_test_harness(server_startup_timeout=60),
+        temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+    ):
+        yield
+
+
+@pytest.fixture
+def mail_sink(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator["MailSink"]:
+    """A real SMTP server on 127.0.0.1 storing messages as files; examflow points at it."""
+    from notifications.sink import MailSink
+
+    with MailSink(tmp_path / "mail", 0) as sink:
+        monkeypatch.setenv("EXAMFLOW_SMTP_HOST", sink.host)
+        monkeypatch.setenv("EXAMFLOW_SMTP_PORT", str(sink.port))
+        monkeypatch.setenv("EXAMFLOW_SMTP_SECURITY", "none")
+        monkeypatch.setenv("EXAMFLOW_OPS_EMAIL", "ops@organiser.example.cn")
+        yield sink
