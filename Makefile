@@ -8,7 +8,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 export EXAMFLOW_HOME ?= $(CURDIR)/var
 
-.PHONY: run test lint unit bench install clean
+.PHONY: run test lint unit bench screenshot install clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,7 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed
 
 run: install
-	$(BIN)/examflow calendar load calendars/2024-h1.toml
-	$(BIN)/examflow status 2024-1
+	$(BIN)/examflow up --demo
 
 test: lint unit
 
@@ -34,6 +33,10 @@ unit: install
 
 bench: install
 	$(BIN)/python benchmarks/registration.py
+	$(BIN)/python benchmarks/fanout.py
+
+screenshot: install
+	$(BIN)/python scripts/screenshot_ui.py --out docs/prefect-ui-stalled.png
 
 clean:
 	rm -rf $(VENV) var
