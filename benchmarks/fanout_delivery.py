@@ -125,7 +125,8 @@ async def raw_send(messages: list[Prebuilt], port: int, connections: int) -> Non
                 else:
                     await smtp.sendmail(sender, *message)
         finally:
-            await smtp.quit()
+            if smtp.is_connected:
+                await smtp.quit()
 
     async with asyncio.TaskGroup() as group:
         for _ in range(connections):

@@ -2,8 +2,9 @@
 
 from typing import cast
 
-from prefect.deployments.runner import EntrypointType, RunnerDeployment
+from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import RRule, Schedule
+from prefect.types.entrypoint import EntrypointType
 
 from deployments.plan import DEFAULT_REMIND_DAYS, PlannedRun, plan_checkpoints
 from flows.record_site_fact import record_site_fact

@@ -4,6 +4,7 @@ import typer
 
 from examflow.commands import (
     calendar_cmds,
+    exam_cmds,
     facts_cmds,
     fees_cmds,
     orchestrate_cmds,
@@ -23,10 +24,13 @@ app.add_typer(calendar_cmds.app, name="calendar")
 app.add_typer(register_cmds.schools_app, name="schools")
 app.add_typer(register_cmds.sites_app, name="sites")
 app.add_typer(fees_cmds.app, name="fees")
+app.add_typer(exam_cmds.rooms_app, name="rooms")
 app.command("register")(register_cmds.register)
 app.command("status")(status_cmds.status)
 app.command("mark")(facts_cmds.mark)
 app.command("run")(run_cmds.run)
+app.command("arrange")(exam_cmds.arrange)
+app.command("attendance")(exam_cmds.attendance)
 for command in ("deploy", "serve", "up", "demo"):
     app.command(command)(getattr(orchestrate_cmds, command))
 

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from rich.table import Table as RichTable
+from sqlmodel import col, select
 
 from deployments.plan import PlannedRun, plan_checkpoints
 from examflow.console import out
@@ -28,6 +29,8 @@ from examflow.synthetic import (
     make_registrations,
     make_schools,
 )
+from models.arrangement import SeatAssignment
+from models.attendance import record_attendance
 from models.checkpoints import CheckpointResult
 from models.domain import SHANGHAI, SOCIAL, Checkpoint, Level, StageCode
 from models.facts import record_fact
@@ -36,7 +39,7 @@ from models.schools import SCHOOL_COLUMNS, agree_to_host, import_schools
 from models.sitting_calendar import parse_calendar
 from models.sittings import get_sitting, store_calendar
 from models.stages import SITE_FACTS
-from models.tabular import read_table
+from models.tabular import Table, read_table
 
 SITTING = "2024-1"
 CALENDAR = Path(__file__).resolve().parents[1] / "calendars" / "2024-h1.toml"
@@ -45,7 +48,9 @@ REGISTERED_AT = datetime(2024, 4, 20, 10, 0, tzinfo=SHANGHAI)
 LAGGARDS: dict[StageCode, tuple[str, ...]] = {
     StageCode.platform_install: ("S00011", "S00012"),
     StageCode.materials: ("S00010",),
+    StageCode.exam: ("S00009",),  # sends in its attendance late
 }
+ATTENDANCE_AT = datetime(2024, 5, 18, 19, 0, tzinfo=SHANGHAI)
 # when the punctual sites' facts are recorded: days after the stage's window opens
 FACT_DELAY_DAYS = {StageCode.training: 1, StageCode.platform_install: 6, StageCode.materials: 3}
 
@@ -118,13 +123,34 @@ def record_punctual_facts(sites: list[str], up_to: datetime) -> None:
                     record_fact(session, SITTING, site, fact, when, source="demo")
 
 
-def catch_up(stage: StageCode, when: datetime) -> list[str]:
-    """Ops chase the laggards of ``stage``: their facts are recorded now."""
+def record_demo_attendance(sites: set[str], when: datetime) -> None:
+    """The sites' attendance sheets: everyone present but every 25th candidate."""
     with session_scope() as session:
-        for site in LAGGARDS.get(stage, ()):
+        assignments = session.exec(
+            select(SeatAssignment.ticket_number, SeatAssignment.site_code).where(
+                SeatAssignment.sitting_code == SITTING, col(SeatAssignment.seat) > 0
+            )
+        ).all()
+        rows = [
+            (i + 2, {"ticket_number": number, "attendance": "缺考" if i % 25 == 0 else "出席"})
+            for i, (number, site) in enumerate(sorted(assignments))
+            if site in sites
+        ]
+        if rows:
+            record_attendance(session, SITTING, Table(rows=rows, warnings=[]), when)
+
+
+def catch_up(stage: StageCode, when: datetime) -> list[str]:
+    """Ops chase the laggards of ``stage``: what they lacked is recorded now."""
+    laggards = LAGGARDS.get(stage, ())
+    if stage is StageCode.exam:
+        record_demo_attendance(set(laggards), when)
+        return list(laggards)
+    with session_scope() as session:
+        for site in laggards:
             for fact in SITE_FACTS[stage]:
                 record_fact(session, SITTING, site, fact, when, source="demo: ops")
-    return list(LAGGARDS.get(stage, ()))
+    return list(laggards)
 
 
 def run_checkpoint(run: PlannedRun, as_of: datetime) -> DemoRow:
@@ -146,6 +172,8 @@ def run_demo() -> list[DemoRow]:
     rows: list[DemoRow] = []
     for run in plan_checkpoints(spec):
         record_punctual_facts(sites, run.at)
+        if run.stage is StageCode.exam and run.checkpoint is Checkpoint.close:
+            record_demo_attendance(set(sites) - set(LAGGARDS[StageCode.exam]), ATTENDANCE_AT)
         row = run_checkpoint(run, run.at)
         rows.append(row)
         if row.state == "Stalled" and run.checkpoint is Checkpoint.close and run.stage in LAGGARDS:

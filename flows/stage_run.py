@@ -8,6 +8,7 @@ from prefect.states import Completed, Failed
 from models.checkpoints import CheckpointResult
 from models.domain import SHANGHAI, Checkpoint, StageCode, StageState
 from tasks.checkpoint_tasks import deliver, evaluate, publish_progress, queue
+from tasks.exam_tasks import arrange_rooms
 
 STATE_NAMES = {
     StageState.complete: "StageComplete",
@@ -26,6 +27,8 @@ def run_stage(
     Completed named StageComplete, Open or Upcoming.
     """
     moment = as_of.astimezone(SHANGHAI) if as_of else datetime.now(SHANGHAI)
+    if stage is StageCode.training and checkpoint is Checkpoint.close:
+        arrange_rooms(sitting, moment)  # 编排考场: the organiser's part of this stage
     outcome = evaluate(sitting, stage, checkpoint, moment)
     ids = queue(outcome)
     delivery = deliver(ids)

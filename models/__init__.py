@@ -9,6 +9,9 @@ TABLE_MODULES = (
     "models.registration",
     "models.fees",
     "models.facts",
+    "models.rooms",
+    "models.arrangement",
+    "models.attendance",
     "models.outbox",
 )
 

@@ -16,7 +16,7 @@ from models.domain import SHANGHAI, STAGE_LABELS_ZH, Checkpoint, StageCode, Stag
 from models.registration import Registration
 from models.schools import School
 from models.sittings import Sitting
-from models.stages import ORGANISER, StageReport, active_sites, evaluate_stage
+from models.stages import ORGANISER, StageReport, active_sites, evaluate_stage, site_readiness
 
 OPS = "ops"
 TRACKED_STAGES = (
@@ -183,6 +183,8 @@ def plan_messages(
 
     if outcome.stage is StageCode.registration:
         planned.extend(_registration_messages(session, sitting, outcome, base, schools))
+    elif outcome.stage is StageCode.exam and outcome.checkpoint is Checkpoint.open:
+        planned.append(_go_no_go(session, sitting, base, schools, ops_email))
     elif outcome.checkpoint is Checkpoint.open:
         for code in active_sites(session, sitting.code):
             r = _site_recipient(schools[code], outcome.stage)
@@ -205,6 +207,29 @@ def plan_messages(
             )
         )
     return planned
+
+
+def _go_no_go(
+    session: Session,
+    sitting: Sitting,
+    base: dict[str, object],
+    schools: dict[str, School],
+    ops_email: str,
+) -> PlannedMessage:
+    """The day before the exam: every active site, ready or not, and what a site lacks."""
+    readiness = site_readiness(session, sitting)
+    rows = [
+        {"party": code, "name": schools[code].name, "ready": not lacks, "what": "、".join(lacks)}
+        for code, lacks in sorted(readiness.items(), key=lambda item: (not item[1], item[0]))
+    ]
+    not_ready = sum(1 for r in rows if not r["ready"])
+    return PlannedMessage(
+        recipient_ref=OPS,
+        to_addr=ops_email,
+        cc_addr=None,
+        template="go_no_go",
+        context={**base, "rows": rows, "not_ready": not_ready, "total": len(rows)},
+    )
 
 
 def _message(

@@ -6,6 +6,7 @@ A row is ``pending`` until a server accepted it (``sent``) or refused it for goo
 have not gone out yet, so a re-run re-delivers what did not go out and never re-sends what did.
 """
 
+import re
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
@@ -21,6 +22,8 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, Session, SQLModel
 
 KEY_SEPARATOR = "|"
+_TOKEN = r"[A-Za-z0-9!#$&^_.+-]+"
+_CONTENT_TYPE = re.compile(rf'{_TOKEN}/{_TOKEN}(?: ?; ?{_TOKEN}=(?:{_TOKEN}|"[^"\\\r\n]*"))*')
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -207,10 +210,10 @@ class MessageDraft(BaseModel):
         )
         if any(given) and not all(given):
             raise ValueError("attachment, attachment_name and attachment_type go together")
-        if self.attachment_type is not None:
-            maintype, _, subtype = self.attachment_type.partition("/")
-            if not maintype or not subtype or " " in self.attachment_type:
-                raise ValueError("attachment_type must look like 'text/calendar'")
+        if self.attachment_type is not None and not _CONTENT_TYPE.fullmatch(self.attachment_type):
+            raise ValueError(
+                "attachment_type must look like 'text/calendar' or 'text/calendar; method=PUBLISH'"
+            )
         return self
 
 

@@ -1,5 +1,6 @@
 """Stage states, derived at ``as_of`` from each stage's window and completion condition."""
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -7,6 +8,8 @@ from datetime import datetime
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from models.arrangement import SeatAssignment
+from models.attendance import Attendance
 from models.domain import StageCode, StageState
 from models.facts import FACT_LABELS_ZH, SiteFact, facts_by_site
 from models.registration import Registration
@@ -108,17 +111,47 @@ OrganiserPart = Callable[[Session, Sitting, datetime], list[Missing]]
 
 
 def rooms_arranged(session: Session, sitting: Sitting, as_of: datetime) -> list[Missing]:
-    """Placeholder until room arrangement lands: nothing can be arranged yet."""
-    if not active_sites(session, sitting.code):
-        return []
-    return [Missing(ORGANISER, "room arrangement is not available yet")]
+    """Every registered candidate has a room and seat (examflow arrange / training close)."""
+    seated = dict(
+        session.exec(
+            select(SeatAssignment.registration_id, SeatAssignment.seat).where(
+                SeatAssignment.sitting_code == sitting.code
+            )
+        ).all()
+    )
+    short: Counter[tuple[str, str]] = Counter()
+    for rid, site, level in session.exec(
+        select(Registration.id, Registration.site_code, Registration.level).where(
+            Registration.sitting_code == sitting.code
+        )
+    ):
+        if rid is None or not seated.get(rid):
+            short[(site, level)] += 1
+    return [
+        Missing(site, f"{n} {level} candidate(s) without a room and seat")
+        for (site, level), n in sorted(short.items())
+    ]
 
 
 def attendance_recorded(session: Session, sitting: Sitting, as_of: datetime) -> list[Missing]:
-    """Placeholder until attendance lands."""
-    if not active_sites(session, sitting.code):
-        return []
-    return [Missing(ORGANISER, "attendance is not available yet")]
+    """Every arranged candidate is recorded present or absent (examflow attendance)."""
+    recorded = set(
+        session.exec(
+            select(Attendance.ticket_number).where(Attendance.sitting_code == sitting.code)
+        )
+    )
+    missing: Counter[str] = Counter()
+    for site, number in session.exec(
+        select(SeatAssignment.site_code, SeatAssignment.ticket_number).where(
+            SeatAssignment.sitting_code == sitting.code, col(SeatAssignment.seat) > 0
+        )
+    ):
+        if number not in recorded:
+            missing[site] += 1
+    return [
+        Missing(site, f"attendance not recorded for {n} candidate(s)")
+        for site, n in sorted(missing.items())
+    ]
 
 
 ORGANISER = "organiser"
@@ -148,6 +181,19 @@ def site_facts_condition(stage: StageCode) -> ConditionRule:
         return Condition(met=not missing, missing=missing)
 
     return condition
+
+
+def site_readiness(
+    session: Session, sitting: Sitting, until: datetime | None = None
+) -> dict[str, list[str]]:
+    """Per active site, what it still lacks to be ready for the exam ([] when ready)."""
+    held = facts_by_site(session, sitting.code, until=until)
+    return {
+        site: [
+            FACT_LABELS_ZH[f] for f in SITE_FACTS[StageCode.exam] if f not in held.get(site, set())
+        ]
+        for site in active_sites(session, sitting.code)
+    }
 
 
 def _readiness_cutoff(sitting: Sitting, stage: StageCode, as_of: datetime) -> datetime | None:

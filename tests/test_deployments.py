@@ -1,4 +1,4 @@
-"""Each sitting is a deployment whose schedules put one run per checkpoint at Asia/Shanghai times."""
+"""Each sitting is a deployment: one scheduled run per checkpoint, at Asia/Shanghai times."""
 
 from datetime import UTC, datetime, timedelta
 

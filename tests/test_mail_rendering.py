@@ -223,3 +223,25 @@ def test_attachment_file_names_survive_any_length(name: str) -> None:
 
     assert attachment.get_filename() == name
     assert max(len(line) for line in raw.split(b"\r\n")) <= 78
+
+
+@pytest.mark.parametrize(
+    ("content_type", "ok"),
+    [
+        ("text/calendar", True),
+        ("text/calendar; method=PUBLISH", True),
+        ('application/pdf; name="a.pdf"', True),
+        ("calendar", False),
+        ("text/calendar; method=PUBLISH\r\nBcc: victim@example.com", False),
+        ("text/calendar\nX: 1", False),
+    ],
+)
+def test_attachment_types_are_one_well_formed_content_type(content_type: str, ok: bool) -> None:
+    def make() -> MessageDraft:
+        return draft(attachment=b"x", attachment_name="a.ics", attachment_type=content_type)
+
+    if ok:
+        assert make().attachment_type == content_type
+    else:
+        with pytest.raises(ValidationError):
+            make()

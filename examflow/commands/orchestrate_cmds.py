@@ -58,7 +58,7 @@ def deploy(
 
     asyncio.run(ensure_process_pool(work_pool))
     deployments = all_deployments(specs, tuple(remind))
-    ids = prefect_deploy(
+    ids: list[object] = prefect_deploy(  # type: ignore[assignment]
         *deployments,
         work_pool_name=work_pool,
         build=False,

@@ -1,0 +1,246 @@
+"""Room arrangement (编排考场): every registered candidate gets a room, a seat and a ticket number.
+
+Rules: a room holds one level per slot; levels whose slots overlap in time (2024-3: 初级 and
+高级) never share a room; no room is over its seats; borrowing candidates sit at their host
+site like its own. The arrangement is deterministic and idempotent: a re-run keeps every seat
+that is still valid and only places who is new or displaced.
+
+Ticket numbers (准考证号) are ``<sitting without '-'><level digit><site code><4-digit seq>``,
+e.g. ``202411S000010007`` = sitting 2024-1, 初级 (1; 中级 2, 高级 3), site S00001, 7th
+初级 candidate of that site. Site codes are unique, so ticket numbers are unique nationwide;
+a number is given once and kept, however often rooms are re-arranged.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import bindparam, update
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from models.bulk import bulk_insert, dbapi_value
+from models.domain import Level
+from models.registration import Registration
+from models.rooms import RoomSpec, rooms_by_site
+from models.sitting_calendar import SittingSpec
+from models.sittings import Sitting
+
+UNSEATED = ("", 0)
+LEVEL_DIGITS = {Level.junior.value: "1", Level.intermediate.value: "2", Level.senior.value: "3"}
+
+
+class SeatAssignmentBase(SQLModel):
+    registration_id: int = Field(foreign_key="registration.id", unique=True)
+    sitting_code: str = Field(foreign_key="sitting.code", index=True)
+    site_code: str
+    level: str
+    room: str
+    seat: int
+    ticket_number: str = Field(unique=True)
+    ticket_seq: int
+
+
+class SeatAssignment(SeatAssignmentBase, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    arranged_at: datetime
+
+
+def ticket_number(sitting_code: str, level: str, site_code: str, seq: int) -> str:
+    return f"{sitting_code.replace('-', '')}{LEVEL_DIGITS[level]}{site_code}{seq:04d}"
+
+
+def overlap_groups(spec: SittingSpec, levels: set[str]) -> list[list[str]]:
+    """Levels whose slots overlap (transitively) share one group: they split the rooms."""
+    ordered = sorted(levels, key=lambda lv: (spec.slot(Level(lv)).starts, lv))
+    groups: list[list[str]] = []
+    for level in ordered:
+        slot = spec.slot(Level(level))
+        for group in groups:
+            if any(slot.overlaps(spec.slot(Level(other))) for other in group):
+                group.append(level)
+                break
+        else:
+            groups.append([level])
+    return groups
+
+
+@dataclass
+class SiteArrangement:
+    seats: dict[int, tuple[str, int]] = field(default_factory=dict)  # registration -> room, seat
+    short: dict[str, int] = field(default_factory=dict)  # level -> candidates without a seat
+
+
+def arrange_site(
+    spec: SittingSpec,
+    candidates: dict[str, list[int]],
+    rooms: list[RoomSpec],
+    previous: dict[int, tuple[str, int]],
+) -> SiteArrangement:
+    """Seat one site's candidates (registration ids per level, in a stable order)."""
+    result = SiteArrangement()
+    capacity = {r.name: r.seats for r in rooms}
+    level_of = {rid: level for level, rids in candidates.items() for rid in rids}
+    for group in overlap_groups(spec, {lv for lv, rids in candidates.items() if rids}):
+        owner: dict[str, str] = {}
+        for rid, (room, _) in sorted(previous.items()):
+            if level_of.get(rid) in group and room in capacity:
+                owner.setdefault(room, level_of[rid])
+        # the largest level picks rooms first: fewer candidates end up short of a seat
+        for level in sorted(group, key=lambda lv: (-len(candidates[lv]), lv)):
+            _seat_level(level, candidates[level], rooms, capacity, owner, previous, result)
+    return result
+
+
+def _seat_level(
+    level: str,
+    rids: list[int],
+    rooms: list[RoomSpec],
+    capacity: dict[str, int],
+    owner: dict[str, str],
+    previous: dict[int, tuple[str, int]],
+    result: SiteArrangement,
+) -> None:
+    taken: dict[str, set[int]] = defaultdict(set)
+    pending = []
+    for rid in rids:  # keep every previous seat that is still valid
+        room, seat = previous.get(rid, ("", 0))
+        if owner.get(room) == level and seat <= capacity[room] and seat not in taken[room]:
+            taken[room].add(seat)
+            result.seats[rid] = (room, seat)
+        else:
+            pending.append(rid)
+    if not pending:
+        return
+    queue = iter(pending)
+    current = next(queue, None)
+    owned_first = [r for r in rooms if owner.get(r.name) == level] + [
+        r for r in rooms if r.name not in owner
+    ]
+    for free in owned_first:
+        if current is None:
+            break
+        owner.setdefault(free.name, level)
+        for seat in range(1, free.seats + 1):
+            if seat in taken[free.name]:
+                continue
+            result.seats[current] = (free.name, seat)
+            taken[free.name].add(seat)
+            current = next(queue, None)
+            if current is None:
+                break
+    left = (1 if current is not None else 0) + sum(1 for _ in queue)
+    if left:
+        result.short[level] = left
+
+
+@dataclass(frozen=True)
+class ArrangementReport:
+    seated: int
+    new: int
+    moved: int
+    shortfalls: list[tuple[str, str, int]]  # site, level, candidates without a seat
+
+
+def arrange(session: Session, sitting: Sitting, as_of: datetime) -> ArrangementReport:
+    """Arrange every registered candidate of the sitting; idempotent, keeps valid seats."""
+    spec = sitting.spec
+    regs = session.exec(
+        select(Registration.id, Registration.site_code, Registration.level)
+        .where(Registration.sitting_code == sitting.code)
+        .order_by(col(Registration.id))
+    ).all()
+    existing = {
+        rid: (room, seat, site, level, number, seq)
+        for rid, room, seat, site, level, number, seq in session.execute(
+            select(  # type: ignore[call-overload]
+                SeatAssignment.registration_id,
+                SeatAssignment.room,
+                SeatAssignment.seat,
+                SeatAssignment.site_code,
+                SeatAssignment.level,
+                SeatAssignment.ticket_number,
+                SeatAssignment.ticket_seq,
+            ).where(SeatAssignment.sitting_code == sitting.code)
+        )
+    }
+    by_site: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for rid, site, level in regs:
+        assert rid is not None
+        by_site[site][level].append(rid)
+    rooms = rooms_by_site(session)
+    next_seq: dict[tuple[str, str], int] = defaultdict(int)
+    for _, _, site, level, _, seq in existing.values():
+        next_seq[(site, level)] = max(next_seq[(site, level)], seq)
+
+    now = dbapi_value(session, SeatAssignment.__table__.c.arranged_at, as_of.astimezone(UTC))  # type: ignore[attr-defined]
+    inserts: list[tuple[object, ...]] = []
+    moves: list[dict[str, object]] = []
+    shortfalls: list[tuple[str, str, int]] = []
+    seated = 0
+    for site in sorted(by_site):
+        previous = {
+            rid: (existing[rid][0], existing[rid][1])
+            for level_rids in by_site[site].values()
+            for rid in level_rids
+            if rid in existing
+        }
+        plan = arrange_site(spec, by_site[site], rooms.get(site, []), previous)
+        shortfalls += [(site, level, n) for level, n in sorted(plan.short.items())]
+        for level, rids in sorted(by_site[site].items()):
+            for rid in rids:
+                place = plan.seats.get(rid)
+                if place is None:  # short of seats: keeps its ticket number, loses its seat
+                    if rid in existing and previous[rid] != UNSEATED:
+                        moves.append({"rid": rid, "room": UNSEATED[0], "seat": UNSEATED[1]})
+                    continue
+                seated += 1
+                if rid not in existing:
+                    next_seq[(site, level)] += 1
+                    seq = next_seq[(site, level)]
+                    inserts.append(
+                        (
+                            rid,
+                            sitting.code,
+                            site,
+                            level,
+                            place[0],
+                            place[1],
+                            ticket_number(sitting.code, level, site, seq),
+                            seq,
+                            now,
+                        )
+                    )
+                elif previous[rid] != place:
+                    moves.append({"rid": rid, "room": place[0], "seat": place[1]})
+    _store(session, inserts, moves)
+    return ArrangementReport(seated, len(inserts), len(moves), shortfalls)
+
+
+def _store(
+    session: Session, inserts: list[tuple[object, ...]], moves: list[dict[str, object]]
+) -> None:
+    table = SeatAssignment.__table__  # type: ignore[attr-defined]
+    if moves:  # (room, seat) is not unique in the table, so the order of moves does not matter
+        stmt = (
+            update(table)
+            .where(table.c.registration_id == bindparam("rid"))
+            .values(room=bindparam("room"), seat=bindparam("seat"))
+        )
+        session.connection().execute(stmt, moves)
+    bulk_insert(
+        session,
+        table,
+        (
+            "registration_id",
+            "sitting_code",
+            "site_code",
+            "level",
+            "room",
+            "seat",
+            "ticket_number",
+            "ticket_seq",
+            "arranged_at",
+        ),
+        inserts,
+    )
+    session.flush()

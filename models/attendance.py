@@ -1,0 +1,85 @@
+"""Attendance on exam day (出勤): present or absent, per ticket number."""
+
+from datetime import UTC, datetime
+
+from sqlalchemy import UniqueConstraint
+from sqlmodel import Field, Session, SQLModel, select
+
+from models.arrangement import SeatAssignment
+from models.problems import RejectedFileError, RowProblem
+from models.tabular import Column, Table
+
+PRESENT = {"出席", "到考", "present", "是", "1", "y", "yes"}
+ABSENT = {"缺考", "缺席", "absent", "否", "0", "n", "no"}
+
+
+class AttendanceBase(SQLModel):
+    sitting_code: str = Field(foreign_key="sitting.code", index=True)
+    ticket_number: str
+    present: bool
+    recorded_at: datetime
+
+
+class Attendance(AttendanceBase, table=True):
+    __table_args__ = (UniqueConstraint("sitting_code", "ticket_number"),)
+    id: int | None = Field(default=None, primary_key=True)
+
+
+ATTENDANCE_COLUMNS = (
+    Column("ticket_number", ("准考证号", "ticket number", "ticket")),
+    Column("attendance", ("出勤", "出勤情况", "attendance", "present")),
+)
+
+
+def record_attendance(
+    session: Session, sitting_code: str, table: Table, as_of: datetime
+) -> tuple[int, int]:
+    """Record present/absent for each ticket of the file; all rows or none. (present, absent)"""
+    tickets = set(
+        session.exec(
+            select(SeatAssignment.ticket_number).where(SeatAssignment.sitting_code == sitting_code)
+        )
+    )
+    problems: list[RowProblem] = []
+    parsed: dict[str, bool] = {}
+    for row, v in table.rows:
+        number, mark = v["ticket_number"], v["attendance"].strip().casefold()
+        if number not in tickets:
+            problems.append(
+                RowProblem(
+                    row, "准考证号 (ticket_number)", f"{number!r} is not a ticket of {sitting_code}"
+                )
+            )
+        present = True if mark in PRESENT else False if mark in ABSENT else None
+        if present is None:
+            problems.append(
+                RowProblem(row, "出勤 (attendance)", f"{v['attendance']!r} is not 出席 or 缺考")
+            )
+        if number in parsed:
+            problems.append(RowProblem(row, "准考证号 (ticket_number)", "listed twice"))
+        if present is not None:
+            parsed[number] = present
+    if problems:
+        raise RejectedFileError(problems)
+    existing = {
+        a.ticket_number: a
+        for a in session.exec(select(Attendance).where(Attendance.sitting_code == sitting_code))
+    }
+    now = as_of.astimezone(UTC)
+    for number, present in parsed.items():
+        row_ = existing.get(number)
+        if row_ is None:
+            session.add(
+                Attendance(
+                    sitting_code=sitting_code,
+                    ticket_number=number,
+                    present=present,
+                    recorded_at=now,
+                )
+            )
+        elif row_.present != present:
+            row_.present, row_.recorded_at = present, now
+            session.add(row_)
+    session.flush()
+    present_count = sum(parsed.values())
+    return present_count, len(parsed) - present_count

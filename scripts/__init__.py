@@ -1,0 +1,1 @@
+"""Developer scripts (importable so that tests can reuse their logic)."""

@@ -1,0 +1,25 @@
+"""Tasks of the middle of the notice: room arrangement before training closes."""
+
+from datetime import datetime
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from examflow.db import session_scope
+from models.arrangement import ArrangementReport, arrange
+from models.sittings import get_sitting
+
+
+@task(name="arrange-rooms", cache_policy=NO_CACHE)
+def arrange_rooms(sitting: str, as_of: datetime) -> ArrangementReport:
+    """Arrange every registered candidate into a room, seat and slot (idempotent)."""
+    with session_scope() as session:
+        report = arrange(session, get_sitting(session, sitting), as_of)
+    get_run_logger().info(
+        "%s seated (%s new, %s moved); %s site/level shortfalls",
+        report.seated,
+        report.new,
+        report.moved,
+        len(report.shortfalls),
+    )
+    return report

@@ -1,0 +1,128 @@
+"""Room arrangement: one level per room and slot, overlapping slots never share, stable tickets."""
+
+from datetime import datetime
+from pathlib import Path
+
+from sqlmodel import select
+
+from examflow.db import session_scope
+from examflow.synthetic import write_csv
+from models.arrangement import SeatAssignment, arrange_site, ticket_number
+from models.domain import SHANGHAI
+from models.rooms import RoomSpec
+from models.sitting_calendar import parse_calendar
+from models.sittings import get_sitting
+from tests.cli import run
+from tests.conftest import CALENDAR
+from tests.helpers import OPEN, new_id, reg_file
+
+AT = datetime(2024, 6, 8, 23, 0, tzinfo=SHANGHAI)
+SPEC_3 = parse_calendar(CALENDAR.read_text(encoding="utf-8")).sitting("2024-3")
+
+
+def test_overlapping_slots_never_share_a_room_and_rooms_are_never_over_seats() -> None:
+    rooms = [RoomSpec("A", 3), RoomSpec("B", 3), RoomSpec("C", 2)]
+    candidates = {"初级": [1, 2, 3, 4], "高级": [5, 6], "中级": [7, 8, 9, 10, 11, 12, 13, 14]}
+    plan = arrange_site(SPEC_3, candidates, rooms, {})
+    assert plan.short == {}
+    room_levels: dict[str, set[str]] = {}
+    for level, rids in candidates.items():
+        for rid in rids:
+            room, seat = plan.seats[rid]
+            assert 1 <= seat <= {"A": 3, "B": 3, "C": 2}[room]
+            room_levels.setdefault(room, set()).add(level)
+    for levels in room_levels.values():
+        assert not {"初级", "高级"} <= levels  # 13:30–17:45 and 14:00–17:45 overlap
+    seats = [plan.seats[r] for r in range(1, 15)]
+    afternoon = [plan.seats[r] for r in [1, 2, 3, 4, 5, 6]]
+    assert len(set(afternoon)) == 6  # no seat shared in the afternoon
+    assert len(set(seats[6:])) == 8  # the morning 中级 reuses the rooms, once each seat
+
+
+def test_shortfall_names_the_level_and_how_many() -> None:
+    plan = arrange_site(
+        SPEC_3, {"初级": [1, 2, 3], "高级": [4, 5]}, [RoomSpec("A", 3), RoomSpec("B", 1)], {}
+    )
+    assert plan.short == {"高级": 1}  # 初级 fills A; 高级 gets B's one seat, not A's
+
+
+def test_rearrangement_keeps_valid_seats() -> None:
+    rooms = [RoomSpec("A", 2), RoomSpec("B", 2)]
+    first = arrange_site(SPEC_3, {"中级": [1, 2, 3]}, rooms, {})
+    second = arrange_site(SPEC_3, {"中级": [1, 2, 3, 4]}, rooms, first.seats)
+    assert all(second.seats[r] == first.seats[r] for r in (1, 2, 3))
+    assert second.seats[4] not in [first.seats[r] for r in (1, 2, 3)]
+
+
+def test_ticket_numbers_encode_sitting_level_and_site() -> None:
+    assert ticket_number("2024-3", "高级", "S00001", 7) == "202433S000010007"
+
+
+def test_arrange_command_seats_everyone_with_unique_stable_tickets_and_the_training_part(
+    register_loaded: Path,
+) -> None:
+    rooms = write_csv(
+        register_loaded / "rooms.csv",
+        ["考点代码", "考场", "座位数"],
+        [["P3", "301", "2"], ["P3", "302", "2"]],
+    )
+    assert run("rooms", "import", str(rooms)).exit_code == 0
+    rows = [["P3", f"甲{i}", new_id(), "初级", ""] for i in range(2)]
+    rows += [["P3", f"乙{i}", new_id(), "高级", ""] for i in range(2)]
+    rows += [["P1", f"丙{i}", new_id(), "中级", ""] for i in range(3)]
+    assert (
+        run("register", "2024-3", str(reg_file(register_loaded, rows)), "--as-of", OPEN).exit_code
+        == 0
+    )
+    first = run("arrange", "2024-3", "--as-of", "2024-06-08T23:00")
+    assert first.exit_code == 0, first.output
+    assert "7 seated" in first.stdout
+    with session_scope() as session:
+        tickets = {
+            a.registration_id: (a.ticket_number, a.room, a.seat)
+            for a in session.exec(select(SeatAssignment))
+        }
+    assert len({t for t, _, _ in tickets.values()}) == 7
+    again = run("arrange", "2024-3", "--as-of", "2024-06-08T23:30")
+    assert again.exit_code == 0 and "0 new, 0 moved" in again.stdout
+    with session_scope() as session:
+        assert tickets == {
+            a.registration_id: (a.ticket_number, a.room, a.seat)
+            for a in session.exec(select(SeatAssignment))
+        }
+        sitting = get_sitting(session, "2024-3")
+        from models.stages import rooms_arranged
+
+        assert rooms_arranged(session, sitting, AT) == []
+
+
+def test_a_site_that_cannot_seat_everyone_blocks_training(register_loaded: Path) -> None:
+    # P4 has 2 seats and no room list: one default room of 2; 初级 + 高级 overlap → one is short
+    rows = [["P4", "甲", new_id(), "初级", ""], ["P4", "乙", new_id(), "高级", ""]]
+    assert (
+        run("register", "2024-3", str(reg_file(register_loaded, rows)), "--as-of", OPEN).exit_code
+        == 0
+    )
+    result = run("arrange", "2024-3", "--as-of", "2024-06-08T23:00")
+    assert result.exit_code == 1
+    assert "P4 高级: 1 candidate(s) without a seat" in result.output
+    with session_scope() as session:
+        from models.stages import rooms_arranged
+
+        missing = rooms_arranged(session, get_sitting(session, "2024-3"), AT)
+    assert [str(m) for m in missing] == ["P4: 1 高级 candidate(s) without a room and seat"]
+
+
+def test_full_rooms_are_used_exactly_and_afternoon_levels_split_the_rooms() -> None:
+    rooms = [RoomSpec(f"R{i}", 30) for i in range(4)]
+    candidates = {
+        "初级": list(range(1, 61)),
+        "中级": list(range(61, 181)),
+        "高级": list(range(181, 201)),
+    }
+    plan = arrange_site(SPEC_3, candidates, rooms, {})
+    assert plan.short == {}
+    afternoon_rooms = {lv: {plan.seats[r][0] for r in candidates[lv]} for lv in ("初级", "高级")}
+    assert len(afternoon_rooms["初级"]) == 2 and len(afternoon_rooms["高级"]) == 1
+    assert not afternoon_rooms["初级"] & afternoon_rooms["高级"]
+    assert len({plan.seats[r] for r in candidates["中级"]}) == 120  # all 4 rooms, full
