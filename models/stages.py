@@ -111,7 +111,8 @@ OrganiserPart = Callable[[Session, Sitting, datetime], list[Missing]]
 
 
 def rooms_arranged(session: Session, sitting: Sitting, as_of: datetime) -> list[Missing]:
-    """Every registered candidate has a room and seat (examflow arrange / training close)."""
+    """Every registered candidate has a room and seat: the organiser's part of training
+    (examflow arrange, or the training close). Shortfalls name the site and level."""
     seated = dict(
         session.exec(
             select(SeatAssignment.registration_id, SeatAssignment.seat).where(
@@ -127,8 +128,10 @@ def rooms_arranged(session: Session, sitting: Sitting, as_of: datetime) -> list[
     ):
         if rid is None or not seated.get(rid):
             short[(site, level)] += 1
+    if short and not seated:
+        return [Missing(ORGANISER, "rooms not arranged yet")]
     return [
-        Missing(site, f"{n} {level} candidate(s) without a room and seat")
+        Missing(ORGANISER, f"{site} {level}: {n} candidate(s) without a room and seat")
         for (site, level), n in sorted(short.items())
     ]
 

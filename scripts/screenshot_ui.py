@@ -47,7 +47,9 @@ DEMO_DONE_MARKER = "serving deployments"
 DEFAULT_OUT = ROOT / "docs" / "prefect-ui-stalled.png"
 WINDOW = (1600, 1000)
 DEMO_TIMEOUT_S = 180.0
-CHROMIUM_TIMEOUT_S = 60.0
+# demo wait plus captures; stopping the stack comes on top (seconds, normally ~5, at most ~60)
+BUDGET_S = 240.0
+CHROMIUM_TIMEOUT_S = 45.0
 CAPTURE_ATTEMPTS = 3
 # virtual time lets the SPA fetch and render without us guessing a wall-clock sleep
 VIRTUAL_TIME_BUDGET_MS = 15_000
@@ -60,6 +62,23 @@ MIN_FOREGROUND_SHARE = 0.05
 
 class ScreenshotError(RuntimeError):
     """Something the caller should see as one clear line (plus a log tail if we have one)."""
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """One time limit shared by every wait, so that the whole run stays bounded."""
+
+    at: float
+
+    @classmethod
+    def after(cls, seconds: float) -> "Deadline":
+        return cls(time.monotonic() + seconds)
+
+    def left(self, cap: float) -> float:
+        left = min(cap, self.at - time.monotonic())
+        if left <= 0:
+            raise ScreenshotError("ran out of time (see --budget)")
+        return left
 
 
 @dataclass(frozen=True)
@@ -323,20 +342,21 @@ def chromium_command(user_data_dir: Path, png: Path, url: str) -> list[str]:
     ]
 
 
-def render(url: str, png: Path) -> str:
+def render(url: str, png: Path, deadline: Deadline) -> str:
     """One headless Chromium run with a fresh profile; returns the rendered DOM."""
     png.unlink(missing_ok=True)
+    timeout = deadline.left(CHROMIUM_TIMEOUT_S)
     with tempfile.TemporaryDirectory(prefix="examflow-chromium-") as profile:
         try:
             done = subprocess.run(
                 chromium_command(Path(profile), png, url),
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
-                timeout=CHROMIUM_TIMEOUT_S,
+                timeout=timeout,
                 check=False,
             )
         except subprocess.TimeoutExpired as exc:
-            raise ScreenshotError(f"chromium took more than {CHROMIUM_TIMEOUT_S:.0f} s") from exc
+            raise ScreenshotError(f"chromium took more than {timeout:.0f} s on {url}") from exc
     if done.returncode != 0 or not png.exists():
         errors = done.stderr.decode(errors="replace").splitlines()[-5:]
         raise ScreenshotError(
@@ -345,12 +365,12 @@ def render(url: str, png: Path) -> str:
     return done.stdout.decode("utf-8", errors="replace")
 
 
-def capture(url: str, png: Path, expected: Sequence[str]) -> Capture:
+def capture(url: str, png: Path, expected: Sequence[str], deadline: Deadline) -> Capture:
     """Render until the DOM shows every expected text and the PNG is not blank; the SPA
     occasionally needs a second go (data fetched after the virtual-time budget ran out)."""
     problem = ""
     for _ in range(CAPTURE_ATTEMPTS):
-        dom = render(url, png)
+        dom = render(url, png, deadline)
         missing = [text for text in expected if text not in dom]
         if missing:
             problem = f"the page at {url} never showed {missing}"
@@ -437,15 +457,16 @@ def foreground_share(path: Path) -> float:
 # ---------------------------------------------------------------------------------- driver
 
 
-def screenshot_pages(api_url: str, run: dict[str, Any], out: Path, artifact_out: Path) -> Result:
+def screenshot_pages(
+    api_url: str, run_id: str, out: Path, artifact_out: Path, deadline: Deadline
+) -> Result:
     ui_url = api_url.removesuffix("/api")
     started = time.monotonic()
-    run_capture = capture(f"{ui_url}/runs/flow-run/{run['id']}", out, [STALLED, RUN_NAME])
-    artifact_id = find_artifact_id(api_url, run["id"])
-    artifact_capture = capture(
-        f"{ui_url}/artifacts/artifact/{artifact_id}", artifact_out, [ARTIFACT_KEY, RUN_NAME]
-    )
-    return Result(run["id"], run_capture, artifact_capture, time.monotonic() - started)
+    run_page = f"{ui_url}/runs/flow-run/{run_id}"
+    run_capture = capture(run_page, out, [STALLED, RUN_NAME], deadline)
+    artifact_page = f"{ui_url}/artifacts/artifact/{find_artifact_id(api_url, run_id)}"
+    artifact_capture = capture(artifact_page, artifact_out, [ARTIFACT_KEY, RUN_NAME], deadline)
+    return Result(run_id, run_capture, artifact_capture, time.monotonic() - started)
 
 
 def take_screenshots(
@@ -453,26 +474,26 @@ def take_screenshots(
     artifact_out: Path,
     api_url: str | None = None,
     demo_timeout: float = DEMO_TIMEOUT_S,
+    budget: float = BUDGET_S,
 ) -> Result:
     """The whole job; starts (and stops) the demo stack unless api_url is given."""
     if not CHROMIUM.exists():
         raise ScreenshotError(f"{CHROMIUM} is missing; install it with `{INSTALL_HINT}`")
     out.parent.mkdir(parents=True, exist_ok=True)
     artifact_out.parent.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
+    started, deadline = time.monotonic(), Deadline.after(budget)
     if api_url is not None:
         api_url = api_url.rstrip("/")
-        result = screenshot_pages(
-            api_url, wait_stalled_run(api_url, demo_timeout), out, artifact_out
-        )
+        run = wait_stalled_run(api_url, deadline.left(demo_timeout))
+        result = screenshot_pages(api_url, run["id"], out, artifact_out, deadline)
     else:
         with (
             tempfile.TemporaryDirectory(prefix="examflow-screenshot-") as home,
             demo_stack(Path(home)) as stack,
         ):
-            wait_demo_finished(stack, demo_timeout)
-            run = wait_stalled_run(stack.api_url, 10)
-            result = screenshot_pages(stack.api_url, run, out, artifact_out)
+            wait_demo_finished(stack, deadline.left(demo_timeout))
+            run = wait_stalled_run(stack.api_url, deadline.left(10))
+            result = screenshot_pages(stack.api_url, run["id"], out, artifact_out, deadline)
     return Result(result.run_id, result.run, result.artifact, time.monotonic() - started)
 
 
@@ -486,6 +507,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--timeout", type=float, default=DEMO_TIMEOUT_S, help="seconds to wait for the demo"
     )
+    parser.add_argument(
+        "--budget", type=float, default=BUDGET_S, help="seconds for demo wait plus captures"
+    )
     return parser.parse_args(argv)
 
 
@@ -494,7 +518,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out: Path = args.out
     artifact_out: Path = args.artifact_out or out.with_name(f"{out.stem}-artifact{out.suffix}")
     try:
-        result = take_screenshots(out, artifact_out, args.api_url, args.timeout)
+        result = take_screenshots(out, artifact_out, args.api_url, args.timeout, args.budget)
     except ScreenshotError as exc:
         print(f"screenshot_ui: {exc}", file=sys.stderr)
         return 1

@@ -110,7 +110,9 @@ def test_a_site_that_cannot_seat_everyone_blocks_training(register_loaded: Path)
         from models.stages import rooms_arranged
 
         missing = rooms_arranged(session, get_sitting(session, "2024-3"), AT)
-    assert [str(m) for m in missing] == ["P4: 1 高级 candidate(s) without a room and seat"]
+    assert [str(m) for m in missing] == [
+        "organiser: P4 高级: 1 candidate(s) without a room and seat"
+    ]
 
 
 def test_full_rooms_are_used_exactly_and_afternoon_levels_split_the_rooms() -> None:

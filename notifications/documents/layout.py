@@ -181,6 +181,3 @@ def exam_date(at: datetime) -> str:
 
 def slot_times(starts: datetime, ends: datetime) -> str:
     return f"{starts:%H:%M}–{ends:%H:%M}"
-
-
-__all__ = ["ACCENT", "INK", "MUTED", "RULE", "SHADE", "Pen", "exam_date", "mm", "render_pdf"]

@@ -1,0 +1,122 @@
+"""RFC 8785 JSON Canonicalization Scheme (JCS): the bytes that examflow hashes and signs.
+
+Two parties sign the same certificate batch on different machines, and anyone holding a
+credential must be able to recompute exactly what was signed, so a value has one byte form:
+no whitespace, object members sorted by the UTF-16 code units of their names, strings with
+the minimal JSON escapes (ECMAScript's JSON.stringify), numbers as ECMAScript prints doubles,
+UTF-8. Values are what ``json.loads`` produces (dict, list, str, int, float, bool, None);
+tuples count as arrays. Anything JCS cannot represent exactly is refused, not approximated.
+"""
+
+import json.encoder
+import math
+from collections.abc import Callable
+from typing import Any
+
+# CPython's C string encoder with ensure_ascii=False escapes exactly what JSON.stringify
+# escapes: '"', '\\', \b \f \n \r \t, and the other control characters as lower-case \u00xx.
+_encode_string: Callable[[str], str] = json.encoder.encode_basestring
+
+# Integers beyond 2**53 are not exactly representable as the IEEE doubles JCS is defined over.
+_MAX_SAFE_INTEGER = 2**53
+
+
+class CanonicalJsonError(ValueError):
+    """A value that has no RFC 8785 form (a NaN, a non-string key, a lone surrogate, …)."""
+
+
+def canonical_json(value: object) -> bytes:
+    """The RFC 8785 canonical UTF-8 bytes of ``value``."""
+    parts: list[str] = []
+    _write(value, parts)
+    try:
+        return "".join(parts).encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate: JCS requires well-formed Unicode
+        raise CanonicalJsonError(f"string contains a lone surrogate ({exc.reason})") from None
+
+
+def es6_number(value: float) -> str:
+    """``value`` as ECMAScript's Number.prototype.toString prints it (RFC 8785 §3.2.2.3).
+
+    Python's repr and ECMAScript both print the shortest digits that round-trip, so only the
+    layout differs: ECMAScript writes plain digits for exponents in [-7, 21) and otherwise
+    ``1e+21`` style.
+    """
+    if not math.isfinite(value):
+        raise CanonicalJsonError(f"{value!r} is not a JSON number")
+    if value == 0:
+        return "0"  # -0 included
+    sign = "-" if value < 0 else ""
+    digits, point = _shortest_digits(abs(value))
+    count = len(digits)
+    if count <= point <= 21:
+        body = digits + "0" * (point - count)
+    elif 0 < point <= 21:
+        body = digits[:point] + "." + digits[point:]
+    elif -6 < point <= 0:
+        body = "0." + "0" * -point + digits
+    else:
+        exponent = point - 1
+        mantissa = digits if count == 1 else digits[0] + "." + digits[1:]
+        body = f"{mantissa}e{'+' if exponent > 0 else '-'}{abs(exponent)}"
+    return sign + body
+
+
+def _shortest_digits(value: float) -> tuple[str, int]:
+    """(digits, point) with value == 0.digits × 10**point and no leading/trailing zeros."""
+    mantissa, _, exp = repr(value).partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    digits = (whole + fraction).lstrip("0")
+    point = len(whole) + int(exp or 0) - (len(whole + fraction) - len(digits))
+    return digits.rstrip("0"), point
+
+
+def _write(value: Any, out: list[str]) -> None:
+    # Type checks in order of frequency in credentials; bool before int (bool is an int).
+    if isinstance(value, str):
+        out.append(_encode_string(value))
+    elif isinstance(value, dict):
+        _write_object(value, out)
+    elif isinstance(value, list | tuple):
+        out.append("[")
+        for index, item in enumerate(value):
+            if index:
+                out.append(",")
+            _write(item, out)
+        out.append("]")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif value is None:
+        out.append("null")
+    elif isinstance(value, int):
+        if not -_MAX_SAFE_INTEGER <= value <= _MAX_SAFE_INTEGER:
+            raise CanonicalJsonError(f"integer {value} is beyond ±2**53: not exact in JSON")
+        out.append(int.__repr__(value))  # int.__repr__: an IntEnum must not print its name
+    elif isinstance(value, float):
+        out.append(es6_number(value))
+    else:
+        raise CanonicalJsonError(f"{type(value).__name__} is not a JSON value")
+
+
+def _write_object(value: dict[Any, Any], out: list[str]) -> None:
+    keys = list(value)
+    for key in keys:
+        if not isinstance(key, str):
+            raise CanonicalJsonError(f"object key {key!r} is not a string")
+    if all(key.isascii() for key in keys):
+        keys.sort()  # code point order is UTF-16 order for ASCII, and sorting is 5x cheaper
+    else:
+        # Characters above U+FFFF are surrogate pairs (0xD800…) in UTF-16, so they sort before
+        # U+E000…U+FFFF there but after them in code point order; big-endian bytes compare
+        # like code units. surrogatepass lets a lone surrogate reach canonical_json's check.
+        keys.sort(key=lambda key: key.encode("utf-16-be", "surrogatepass"))
+    out.append("{")
+    for index, key in enumerate(keys):
+        if index:
+            out.append(",")
+        out.append(_encode_string(key))
+        out.append(":")
+        _write(value[key], out)
+    out.append("}")

@@ -1,0 +1,78 @@
+"""A site's materials, built from its arrangement: what each PDF shows (IDs masked here)."""
+
+from datetime import datetime
+
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
+
+from models.arrangement import SeatAssignment
+from models.domain import SHANGHAI, Level
+from models.materials_data import EXAM_RULES, RoomSlot, SiteMaterials, TicketLine
+from models.registration import Registration
+from models.resident_id import mask_resident_id
+from models.rooms import rooms_by_site
+from models.schools import School
+from models.sittings import Sitting
+
+
+def site_materials(session: Session, sitting: Sitting, site_code: str) -> SiteMaterials:
+    """Rooms in name order, each level's slot in time order, candidates by seat."""
+    spec = sitting.spec
+    names = dict(session.exec(select(School.code, School.name)).all())
+    rows = session.exec(
+        select(
+            SeatAssignment.room,
+            SeatAssignment.seat,
+            SeatAssignment.level,
+            SeatAssignment.ticket_number,
+            Registration.name,
+            Registration.id_number,
+            Registration.school_code,
+        )
+        .join(Registration, col(Registration.id) == col(SeatAssignment.registration_id))
+        .where(
+            SeatAssignment.sitting_code == sitting.code,
+            SeatAssignment.site_code == site_code,
+            col(SeatAssignment.seat) > 0,
+        )
+    ).all()
+    slots: dict[tuple[str, str], list[TicketLine]] = {}
+    for room, seat, level, number, name, id_number, school in rows:
+        slot = spec.slot(Level(level))
+        starts = datetime.combine(spec.exam_day, slot.starts, SHANGHAI)
+        slots.setdefault((room, level), []).append(
+            TicketLine(
+                ticket_number=number,
+                name=name,
+                masked_id=mask_resident_id(id_number),
+                level=level,
+                school_name=names.get(school or "", "社会考生"),
+                room=room,
+                seat=seat,
+                starts=starts,
+                ends=datetime.combine(spec.exam_day, slot.ends, SHANGHAI),
+            )
+        )
+    rooms = [
+        RoomSlot(
+            room=room,
+            level=level,
+            starts=lines[0].starts,
+            ends=lines[0].ends,
+            seats=capacity.get(room, max(line.seat for line in lines)),
+            candidates=sorted(lines, key=lambda line: line.seat),
+        )
+        for (room, level), lines in sorted(
+            slots.items(), key=lambda item: (item[0][0], item[1][0].starts)
+        )
+    ]
+    return SiteMaterials(
+        sitting_code=sitting.code,
+        sitting_name=sitting.name,
+        certificate=sitting.certificate,
+        exam_day=spec.exam_day,
+        site_code=site_code,
+        site_name=names.get(site_code, site_code),
+        rules=EXAM_RULES,
+        rooms=rooms,
+    )
