@@ -19,20 +19,21 @@ def site_materials(session: Session, sitting: Sitting, site_code: str) -> SiteMa
     """Rooms in name order, each level's slot in time order, candidates by seat."""
     spec = sitting.spec
     names = dict(session.exec(select(School.code, School.name)).all())
-    rows = session.exec(
-        select(
-            SeatAssignment.room,
-            SeatAssignment.seat,
-            SeatAssignment.level,
-            SeatAssignment.ticket_number,
-            Registration.name,
-            Registration.id_number,
-            Registration.school_code,
+    capacity = {room.name: room.seats for room in rooms_by_site(session).get(site_code, [])}
+    rows = session.execute(
+        sa_select(
+            col(SeatAssignment.room),
+            col(SeatAssignment.seat),
+            col(SeatAssignment.level),
+            col(SeatAssignment.ticket_number),
+            col(Registration.name),
+            col(Registration.id_number),
+            col(Registration.school_code),
         )
         .join(Registration, col(Registration.id) == col(SeatAssignment.registration_id))
         .where(
-            SeatAssignment.sitting_code == sitting.code,
-            SeatAssignment.site_code == site_code,
+            col(SeatAssignment.sitting_code) == sitting.code,
+            col(SeatAssignment.site_code) == site_code,
             col(SeatAssignment.seat) > 0,
         )
     ).all()
