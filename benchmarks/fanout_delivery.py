@@ -181,6 +181,10 @@ def main() -> None:
                 )
             received = len(list((folder / "mail").glob("*.eml")))
             assert received == 3 * n * args.rounds, received
+        except Exception:
+            if sink.poll() is not None:  # e.g. someone's `pkill -f notifications.sink`
+                sys.exit(f"the sink process ended early (exit code {sink.returncode})")
+            raise
         finally:
             sink.terminate()
             sink.wait(timeout=10)

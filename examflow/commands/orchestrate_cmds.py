@@ -114,7 +114,6 @@ def demo() -> None:
     """Rehearse sitting 2024-1 end to end on a simulated clock (needs `examflow up` running,
     or runs against PREFECT_API_URL / ephemeral Prefect and EXAMFLOW_SMTP_*)."""
     prepare_prefect_env()
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from examflow.demo import run_demo
 
     run_demo()

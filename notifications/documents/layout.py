@@ -108,7 +108,11 @@ class Pen:
             c.setFillColorRGB(*fill)
         if stroke:
             c.setStrokeColorRGB(*stroke)
-        c.roundRect(x, y, width, height, radius, stroke=int(bool(stroke)), fill=int(bool(fill)))
+        flags = {"stroke": int(bool(stroke)), "fill": int(bool(fill))}
+        if radius:
+            c.roundRect(x, y, width, height, radius, **flags)
+        else:  # a plain rect is far cheaper than roundRect's curve arithmetic
+            c.rect(x, y, width, height, **flags)
         c.restoreState()
 
     def line(
