@@ -133,6 +133,19 @@ async def raw_send(messages: list[Prebuilt], port: int, connections: int) -> Non
             group.create_task(worker())
 
 
+def time_raw(messages: list[Prebuilt], port: int, connections: int) -> float:
+    start = time.perf_counter()
+    asyncio.run(raw_send(messages, port, connections))
+    return len(messages) / (time.perf_counter() - start)
+
+
+def time_deliver(db_url: str, ids: list[int], config: SmtpConfig) -> float:
+    start = time.perf_counter()
+    report = asyncio.run(deliver(db_url, ids, config))
+    assert report.sent == len(ids), report
+    return len(ids) / (time.perf_counter() - start)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=5000)
@@ -162,23 +175,13 @@ def main() -> None:
                 rows = load(db_url, queue(db_url, n, day + dt.timedelta(days=2)))
                 as_objects: list[Prebuilt] = [build_mime(row, MAIL_FROM) for row in rows]
 
-                def run_raw() -> None:
-                    start = time.perf_counter()
-                    asyncio.run(raw_send(as_bytes, port, connections))
-                    raw_rates.append(n / (time.perf_counter() - start))
-
-                def run_deliver() -> None:
-                    start = time.perf_counter()
-                    report = asyncio.run(deliver(db_url, ids, config))
-                    deliver_rates.append(n / (time.perf_counter() - start))
-                    assert report.sent == n, report
-
                 # alternate which goes first, so neither always gets the warmer machine
-                for run in (run_raw, run_deliver) if round_ % 2 == 0 else (run_deliver, run_raw):
-                    run()
-                start = time.perf_counter()
-                asyncio.run(raw_send(as_objects, port, connections))
-                object_rates.append(n / (time.perf_counter() - start))
+                for which in ("raw", "deliver") if round_ % 2 == 0 else ("deliver", "raw"):
+                    if which == "raw":
+                        raw_rates.append(time_raw(as_bytes, port, connections))
+                    else:
+                        deliver_rates.append(time_deliver(db_url, ids, config))
+                object_rates.append(time_raw(as_objects, port, connections))
                 print(
                     f"round {round_ + 1}: raw {raw_rates[-1]:6.0f} msg/s, "
                     f"deliver {deliver_rates[-1]:6.0f} msg/s, "

@@ -145,3 +145,20 @@ def test_calendar_load_is_idempotent(home: Path) -> None:
     assert first.exit_code == 0 and first.stdout.count("created") == 3
     again = run("calendar", "load", str(CALENDAR))
     assert again.exit_code == 0 and again.stdout.count("unchanged") == 3
+
+
+def test_calendar_ics_for_a_school_and_for_a_site(register_loaded: Path) -> None:
+    school = register_loaded / "n1.ics"
+    result = run("calendar", "ics", "2024-3", "--school", "N1", "-o", str(school))
+    assert result.exit_code == 0, result.output
+    text = school.read_text(encoding="utf-8").replace("\n ", "")  # unfold long lines
+    assert "报名截止" in text and "DTSTART;VALUE=DATE:20240528" in text
+    assert "正式考试（高级）" in text and "DTSTART;TZID=Asia/Shanghai:20240616T133000" in text
+    assert "安装考试平台" not in text  # a non-site school does not install a platform
+    site = register_loaded / "p1.ics"
+    assert run("calendar", "ics", "2024-3", "--school", "P1", "-o", str(site)).exit_code == 0
+    assert "安装考试平台" in site.read_text(encoding="utf-8")
+    assert (
+        "unknown school"
+        in run("calendar", "ics", "2024-3", "--school", "ZZ", "-o", str(site)).stderr
+    )

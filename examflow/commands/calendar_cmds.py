@@ -72,3 +72,33 @@ def load(file: Path, as_of: str | None = typer.Option(None, help=AS_OF_HELP)) ->
         outcome = store_calendar(session, calendar, str(file), parse_as_of(as_of))
     for code, what in outcome.items():
         out.print(f"{code}: {what}")
+
+
+@app.command("ics")
+def ics(
+    sitting: str,
+    school: str | None = typer.Option(None, help="Only the dates that concern this school."),
+    output: Path = typer.Option(..., "-o", "--output", help="The .ics file to write."),
+) -> None:
+    """Write the sitting's dates as iCalendar (a site's own stages included for a site)."""
+    from datetime import datetime
+
+    from models.domain import SHANGHAI
+    from models.schools import School
+    from models.sittings import UnknownSittingError, get_sitting
+    from notifications.ics import sitting_ics
+
+    try:
+        with session_scope() as session:
+            row = get_sitting(session, sitting)
+            is_site = True
+            if school is not None:
+                found = session.get(School, school)
+                if found is None:
+                    fail(f"unknown school {school!r}")
+                is_site = found.is_site
+            data = sitting_ics(row.spec, row.certificate, school, is_site, datetime.now(SHANGHAI))
+    except UnknownSittingError as exc:
+        fail(str(exc))
+    output.write_bytes(data)
+    out.print(f"{output}: {data.count(b'BEGIN:VEVENT')} events")

@@ -61,13 +61,15 @@ def _label(pen: Pen, line: TicketLine, x: float, y: float) -> None:
     pen.text(middle, top - 56.5 * mm, when, 8, align="center", color=MUTED)
 
 
-def _level_tag(pen: Pen, level: str, right: float, bottom: float, size: float) -> None:
-    """The level reversed out of a filled tag: morning and afternoon labels for the same
-    room differ at a glance."""
-    pad = size * 0.6
-    width = pen.width(level, size) + 2 * pad
-    pen.box(right - width, bottom, width, size * 1.6, fill=ACCENT, stroke=None, radius=size * 0.3)
-    pen.text(right - width / 2, bottom + size * 0.45, level, size, align="center", color=WHITE)
+def _level_tag(
+    pen: Pen, level: str, x: float, bottom: float, size: float, *, centred: bool = False
+) -> None:
+    """The level reversed out of a filled tag (right-aligned on x, or centred on it): the
+    morning and afternoon labels of one room differ at a glance."""
+    width = pen.width(level, size) + 1.2 * size
+    left = x - width / 2 if centred else x - width
+    pen.box(left, bottom, width, size * 1.6, fill=ACCENT, stroke=None, radius=size * 0.3)
+    pen.text(left + width / 2, bottom + size * 0.45, level, size, align="center", color=WHITE)
 
 
 DOOR_W, DOOR_H = landscape(A4)
@@ -91,7 +93,7 @@ def _door_sign(pen: Pen, m: SiteMaterials, room: RoomSlot) -> None:
     pen.text(middle, DOOR_H - 20.5 * mm, m.sitting_name, 12, align="center", color=WHITE)
     pen.text(middle, DOOR_H - 45 * mm, "考  场", 24, align="center", color=MUTED)
     pen.text(middle, DOOR_H - 85 * mm, room.room, 96, align="center", bold=True, max_width=250 * mm)
-    _level_tag(pen, room.level, middle + 16 * mm, DOOR_H - 108 * mm, 22)
+    _level_tag(pen, room.level, middle, DOOR_H - 108 * mm, 22, centred=True)
     facts = [
         ("考试时间", f"{exam_date(room.starts)}  {slot_times(room.starts, room.ends)}"),
         ("准考证号", room.ticket_range or "—"),
