@@ -15,7 +15,9 @@ import io
 import random
 import sys
 import time
+from collections.abc import Callable
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,23 +76,34 @@ def make_site(n_rooms: int, seats: int, seed: int = 7) -> SiteMaterials:
     )
 
 
-def baseline(pages: int) -> float:
-    from reportlab.pdfgen.canvas import Canvas
+def baseline(pages: int) -> bytes:
+    from reportlab.pdfgen.canvas import Canvas  # type: ignore[import-untyped]
 
-    start = time.perf_counter()
-    canvas = Canvas(io.BytesIO(), invariant=1)
+    buffer = io.BytesIO()
+    canvas = Canvas(buffer, invariant=1)
     for page in range(pages):
         canvas.setFont("Helvetica", 12)
         canvas.drawString(72, 720, f"Page {page + 1}: candidate ticket 20240110010001")
         canvas.showPage()
     canvas.save()
-    return time.perf_counter() - start
+    return buffer.getvalue()
+
+
+def timed(render: Callable[[], bytes], repeat: int) -> tuple[float, float, bytes]:
+    """(first run, best of `repeat`, output): best-of damps a busy machine's noise."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        output = render()
+        times.append(time.perf_counter() - start)
+    return times[0], min(times), output
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rooms", type=int, default=5)
     parser.add_argument("--seats", type=int, default=30)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
@@ -103,25 +116,25 @@ def main() -> None:
     start = time.perf_counter()
     cjk_font()
     print(f"font registration (once per process): {time.perf_counter() - start:.3f} s")
-    print(f"{len(site.candidates)} candidates in {len(site.rooms)} room-slots\n")
-    total_s = 0.0
+    print(f"{len(site.candidates)} candidates in {len(site.rooms)} room-slots")
+    print(f"seconds: best of {args.repeat} (first run in brackets)\n")
+    print(f"{'kind':<16}{'seconds':>16}{'pages':>7}{'pages/s':>9}{'KiB':>8}")
+    first_total = best_total = 0.0
     total_pages = 0
-    print(f"{'kind':<16}{'seconds':>9}{'pages':>7}{'pages/s':>9}{'KiB':>8}")
     for kind in MATERIAL_KINDS:
-        start = time.perf_counter()
-        pdf = RENDERERS[kind](site)
-        elapsed = time.perf_counter() - start
+        first, best, pdf = timed(partial(RENDERERS[kind], site), args.repeat)
         pages = len(PdfReader(io.BytesIO(pdf)).pages)
-        total_s += elapsed
+        first_total += first
+        best_total += best
         total_pages += pages
-        print(f"{kind:<16}{elapsed:>9.3f}{pages:>7}{pages / elapsed:>9.0f}{len(pdf) / 1024:>8.0f}")
-    print(f"{'all four':<16}{total_s:>9.3f}{total_pages:>7}{total_pages / total_s:>9.0f}")
-    raw = baseline(total_pages)
-    print(f"{'raw baseline':<16}{raw:>9.3f}{total_pages:>7}{total_pages / raw:>9.0f}")
-    print(
-        f"\nratio to baseline: {total_s / raw:.1f}x; target < 3 s: "
-        f"{'met' if total_s < 3 else 'MISSED'} ({total_s:.2f} s)"
-    )
+        row = f"{best:>7.3f} ({first:.3f})"
+        print(f"{kind:<16}{row:>16}{pages:>7}{pages / best:>9.0f}{len(pdf) / 1024:>8.0f}")
+    row = f"{best_total:>7.3f} ({first_total:.3f})"
+    print(f"{'all four':<16}{row:>16}{total_pages:>7}{total_pages / best_total:>9.0f}")
+    _, raw, _ = timed(partial(baseline, total_pages), args.repeat)
+    print(f"{'raw baseline':<16}{raw:>16.3f}{total_pages:>7}{total_pages / raw:>9.0f}")
+    verdict = "met" if first_total < 3 else "MISSED"
+    print(f"\nratio to baseline: {best_total / raw:.0f}x; target < 3 s (first runs): {verdict}")
     if args.out:
         for kind, path in write_site_materials(site, args.out).items():
             print(f"wrote {kind}: {path}")

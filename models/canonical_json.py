@@ -17,7 +17,7 @@ from typing import Any
 # escapes: '"', '\\', \b \f \n \r \t, and the other control characters as lower-case \u00xx.
 _encode_string: Callable[[str], str] = json.encoder.encode_basestring
 
-# Integers beyond 2**53 are not exactly representable as the IEEE doubles JCS is defined over.
+# Integers up to 2**53 are exact doubles and print the same in ECMAScript and Python.
 _MAX_SAFE_INTEGER = 2**53
 
 
@@ -91,13 +91,26 @@ def _write(value: Any, out: list[str]) -> None:
     elif value is None:
         out.append("null")
     elif isinstance(value, int):
-        if not -_MAX_SAFE_INTEGER <= value <= _MAX_SAFE_INTEGER:
-            raise CanonicalJsonError(f"integer {value} is beyond ±2**53: not exact in JSON")
-        out.append(int.__repr__(value))  # int.__repr__: an IntEnum must not print its name
+        if -_MAX_SAFE_INTEGER <= value <= _MAX_SAFE_INTEGER:
+            out.append(int.__repr__(value))  # int.__repr__: an IntEnum must not print its name
+        else:
+            out.append(_large_integer(value))
     elif isinstance(value, float):
         out.append(es6_number(value))
     else:
         raise CanonicalJsonError(f"{type(value).__name__} is not a JSON value")
+
+
+def _large_integer(value: int) -> str:
+    """An integer beyond ±2**53 as the double it equals (as a parsed 2.0**60 comes back), or
+    refused if no double equals it: JCS numbers are doubles, and rounding would change it."""
+    try:
+        as_double = float(value)
+    except OverflowError:
+        as_double = math.nan
+    if as_double != value:
+        raise CanonicalJsonError(f"integer {value} is not exactly representable in JSON")
+    return es6_number(as_double)
 
 
 def _write_object(value: dict[Any, Any], out: list[str]) -> None:

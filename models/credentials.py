@@ -457,13 +457,14 @@ def verify_batch_signature(
 class SignatureCheck:
     """Which parties have validly signed a batch, and what is wrong with the rest."""
 
+    school_code: str
     valid: dict[str, BatchSignature]
     problems: list[str]
 
     @property
     def complete(self) -> bool:
         """Both the organiser and the school have a valid signature: issuing may go ahead."""
-        return ORGANISER in self.valid and len(self.valid) == 2
+        return ORGANISER in self.valid and self.school_code in self.valid
 
 
 def check_batch_signatures(
@@ -492,7 +493,7 @@ def check_batch_signatures(
     for party in (ORGANISER, batch.school_code):
         if party not in valid:
             problems.append(failures.get(party) or f"missing {_possessive(party)} signature")
-    return SignatureCheck(valid, problems)
+    return SignatureCheck(batch.school_code, valid, problems)
 
 
 def issue_credentials(

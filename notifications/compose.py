@@ -30,7 +30,7 @@ def compose(
         if p.ics_school is not None:
             attachment = {
                 "attachment_name": f"{sitting.code}-{p.ics_school}.ics",
-                "attachment_type": "text/calendar",
+                "attachment_type": "text/calendar;charset=utf-8;method=PUBLISH",
                 "attachment": sitting_ics(
                     spec,
                     sitting.certificate,

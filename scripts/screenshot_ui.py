@@ -1,7 +1,7 @@
 """Screenshot the Prefect UI showing the demo's Stalled checkpoint run, for the docs.
 
     .venv/bin/python scripts/screenshot_ui.py [--out docs/prefect-ui-stalled.png]
-                                               [--artifact-out PATH] [--api-url URL]
+        [--artifact-out PATH] [--api-url http://127.0.0.1:4200/api] [--timeout S] [--budget S]
 
 Starts `examflow up --demo` on free 127.0.0.1 ports with a throw-away EXAMFLOW_HOME (or uses
 a running server given --api-url), waits until the demo has finished, finds the top-level
@@ -522,6 +522,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ScreenshotError as exc:
         print(f"screenshot_ui: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # the stack has been stopped on the way out
+        print("screenshot_ui: interrupted", file=sys.stderr)
+        return 130
     for shot in (result.run, result.artifact):
         print(
             f"{shot.png}: {shot.png_bytes // 1024} KB, {shot.foreground_share:.0%} foreground"

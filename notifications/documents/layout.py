@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any, Literal
 
 from reportlab.graphics.barcode import qrencoder  # type: ignore[import-untyped]
-from reportlab.lib.units import mm  # type: ignore[import-untyped]
 from reportlab.pdfbase.pdfmetrics import stringWidth  # type: ignore[import-untyped]
 from reportlab.pdfgen.canvas import Canvas  # type: ignore[import-untyped]
 
@@ -174,7 +173,13 @@ def render_pdf(title: str, pagesize: PageSize, draw: Callable[[Pen], None]) -> b
     canvas.setTitle(title)
     canvas.setAuthor("examflow")
     canvas.setCreator("examflow")
-    draw(Pen(canvas))
+    pen = Pen(canvas)
+    draw(pen)
+    if canvas.getPageNumber() == 1:
+        # nothing was drawn (no candidates): a PDF of zero pages is one viewers reject
+        width, height = pagesize
+        pen.text(width / 2, height / 2, f"{title}：无考生", 14, align="center", color=MUTED)
+        canvas.showPage()
     canvas.save()
     return buffer.getvalue()
 

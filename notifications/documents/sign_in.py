@@ -1,4 +1,4 @@
-"""签到表: per room and slot, a table of candidates to sign, title and column heads on every page."""
+"""签到表: per room and slot, a table of candidates to sign; title and column heads on each page."""
 
 from reportlab.lib.pagesizes import A4  # type: ignore[import-untyped]
 from reportlab.lib.units import mm  # type: ignore[import-untyped]
@@ -8,6 +8,7 @@ from notifications.documents.layout import (
     ACCENT,
     MUTED,
     SHADE,
+    Align,
     Pen,
     exam_date,
     render_pdf,
@@ -18,15 +19,15 @@ PAGE_W, PAGE_H = A4
 MARGIN = 15 * mm
 ROWS_PER_PAGE = 30  # a typical computer room on one page; larger rooms continue
 HEAD_H = 9 * mm
-ROW_H = 7.2 * mm  # ≈ 20 pt: room for a handwritten signature
-TABLE_TOP = PAGE_H - 40 * mm
-# (heading, width, centred): the signature column takes what is left of the page width
-COLUMNS = [
-    ("座位号", 17 * mm, True),
-    ("准考证号", 40 * mm, True),
-    ("姓名", 30 * mm, True),
-    ("身份证号", 45 * mm, True),
-    ("考生签名", PAGE_W - 2 * MARGIN - 132 * mm, False),
+ROW_H = 7 * mm  # ≈ 20 pt: room for a handwritten signature
+TABLE_TOP = PAGE_H - 45 * mm
+# (heading, width, alignment): the signature column takes what is left of the page width
+COLUMNS: list[tuple[str, float, Align]] = [
+    ("座位号", 15 * mm, "center"),
+    ("准考证号", 38 * mm, "center"),
+    ("姓名", 34 * mm, "center"),
+    ("身份证号", 43 * mm, "center"),
+    ("考生签名", PAGE_W - 2 * MARGIN - 130 * mm, "left"),
 ]
 ZEBRA = (0.975, 0.975, 0.98)
 
@@ -57,11 +58,13 @@ def _page(
         middle, PAGE_H - 18 * mm, f"{m.sitting_name} 考生签到表", 16, align="center", bold=True
     )
     pen.text(middle, PAGE_H - 25 * mm, m.certificate, 10.5, align="center", color=MUTED)
-    facts = (
-        f"考点：{m.site_name}（{m.site_code}）    考场：{room.room}    级别：{room.level}    "
+    width = PAGE_W - 2 * MARGIN
+    pen.text(MARGIN, PAGE_H - 33 * mm, f"考点：{m.site_name}（{m.site_code}）", 10, max_width=width)
+    slot = (
+        f"考场：{room.room}    级别：{room.level}    "
         f"考试时间：{exam_date(room.starts)} {slot_times(room.starts, room.ends)}"
     )
-    pen.text(MARGIN, PAGE_H - 34 * mm, facts, 9.5, max_width=PAGE_W - 2 * MARGIN)
+    pen.text(MARGIN, PAGE_H - 39 * mm, slot, 10, max_width=width)
     _header_row(pen)
     for index, line in enumerate(lines):
         _row(pen, index, line)
@@ -82,11 +85,10 @@ def _row(pen: Pen, index: int, line: TicketLine) -> None:
     y = TABLE_TOP - HEAD_H - (index + 1) * ROW_H
     values = [str(line.seat), line.ticket_number, line.name, line.masked_id, ""]
     x = MARGIN
-    for (_, width, centred), value in zip(COLUMNS, values, strict=True):
+    for (_, width, align), value in zip(COLUMNS, values, strict=True):
         pen.box(x, y, width, ROW_H, fill=ZEBRA if index % 2 else None)
         if value:
-            at = x + width / 2 if centred else x + 2 * mm
-            align = "center" if centred else "left"
+            at = x + width / 2 if align == "center" else x + 2 * mm
             pen.text(at, y + ROW_H / 2 - 3.3, value, 10, align=align, max_width=width - 3 * mm)
         x += width
 

@@ -92,15 +92,15 @@ def _door_sign(pen: Pen, m: SiteMaterials, room: RoomSlot) -> None:
     pen.text(middle, DOOR_H - 12 * mm, m.certificate, 17, align="center", color=WHITE, bold=True)
     pen.text(middle, DOOR_H - 20.5 * mm, m.sitting_name, 12, align="center", color=WHITE)
     pen.text(middle, DOOR_H - 45 * mm, "考  场", 24, align="center", color=MUTED)
-    pen.text(middle, DOOR_H - 85 * mm, room.room, 96, align="center", bold=True, max_width=250 * mm)
-    _level_tag(pen, room.level, middle, DOOR_H - 108 * mm, 22, centred=True)
+    pen.text(middle, DOOR_H - 88 * mm, room.room, 96, align="center", bold=True, max_width=250 * mm)
+    _level_tag(pen, room.level, middle, DOOR_H - 111 * mm, 22, centred=True)
     facts = [
         ("考试时间", f"{exam_date(room.starts)}  {slot_times(room.starts, room.ends)}"),
         ("准考证号", room.ticket_range or "—"),
         ("考生人数", f"{len(room.candidates)} 人（座位 {room.seats} 个）"),
     ]
     for index, (label, value) in enumerate(facts):
-        y = DOOR_H - (128 + index * 14) * mm
+        y = DOOR_H - (134 + index * 15) * mm
         pen.text(middle - 48 * mm, y, label, 18, align="right", color=MUTED)
         pen.text(middle - 42 * mm, y, value, 20, color=INK, max_width=150 * mm)
     pen.line(20 * mm, 22 * mm, DOOR_W - 20 * mm, 22 * mm)

@@ -128,7 +128,9 @@ def _values(pen: Pen, m: SiteMaterials, line: TicketLine) -> None:
         baseline = y + ROW_H / 2 - (4 if key else 3.6)
         size = 12 if key else 10.5
         value = values[label]
-        pen.text(x + LABEL_W + 2.5 * mm, baseline, value, size, bold=key, max_width=value_w - 5 * mm)
+        pen.text(
+            x + LABEL_W + 2.5 * mm, baseline, value, size, bold=key, max_width=value_w - 5 * mm
+        )
     x = PAGE_W - PAD - QR_SIZE
     pen.qr(line.ticket_number, x, GRID_TOP - QR_SIZE, QR_SIZE)
     pen.text(x + QR_SIZE / 2, GRID_TOP - QR_SIZE - 4 * mm, line.ticket_number, 9.5, align="center")
