@@ -52,7 +52,8 @@ SIGNED_AT = datetime(2024, 6, 2, 10, tzinfo=SHANGHAI)
 
 def make_batches(total: int, rng: random.Random) -> list[CertificateBatch]:
     """Schools of 50–950 certificates until ``total``; synthetic names and IDs only."""
-    batches, made = [], 0
+    batches: list[CertificateBatch] = []
+    made = 0
     while made < total:
         size = min(rng.randint(50, 950), total - made)
         school = f"S{len(batches) + 1:05d}"

@@ -12,6 +12,7 @@ TABLE_MODULES = (
     "models.rooms",
     "models.arrangement",
     "models.attendance",
+    "models.scores",
     "models.outbox",
 )
 

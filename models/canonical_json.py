@@ -27,10 +27,8 @@ class CanonicalJsonError(ValueError):
 
 def canonical_json(value: object) -> bytes:
     """The RFC 8785 canonical UTF-8 bytes of ``value``."""
-    parts: list[str] = []
-    _write(value, parts)
     try:
-        return "".join(parts).encode("utf-8")
+        return _encode(value).encode("utf-8")
     except UnicodeEncodeError as exc:  # a lone surrogate: JCS requires well-formed Unicode
         raise CanonicalJsonError(f"string contains a lone surrogate ({exc.reason})") from None
 
@@ -71,34 +69,35 @@ def _shortest_digits(value: float) -> tuple[str, int]:
     return digits.rstrip("0"), point
 
 
-def _write(value: Any, out: list[str]) -> None:
-    # Type checks in order of frequency in credentials; bool before int (bool is an int).
-    if isinstance(value, str):
-        out.append(_encode_string(value))
-    elif isinstance(value, dict):
-        _write_object(value, out)
-    elif isinstance(value, list | tuple):
-        out.append("[")
-        for index, item in enumerate(value):
-            if index:
-                out.append(",")
-            _write(item, out)
-        out.append("]")
-    elif value is True:
-        out.append("true")
-    elif value is False:
-        out.append("false")
-    elif value is None:
-        out.append("null")
-    elif isinstance(value, int):
+def _encode(value: Any) -> str:
+    # Exact-type checks first (the common case, and cheaper than isinstance); subclasses such
+    # as StrEnum or OrderedDict take the slower path below. bool is tested before int.
+    kind = type(value)
+    if kind is str:
+        return _encode_string(value)
+    if kind is dict:
+        return _encode_object(value)
+    if kind is list or kind is tuple:
+        return "[" + ",".join([_encode(item) for item in value]) + "]"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return "null"
+    if isinstance(value, int):
         if -_MAX_SAFE_INTEGER <= value <= _MAX_SAFE_INTEGER:
-            out.append(int.__repr__(value))  # int.__repr__: an IntEnum must not print its name
-        else:
-            out.append(_large_integer(value))
-    elif isinstance(value, float):
-        out.append(es6_number(value))
-    else:
-        raise CanonicalJsonError(f"{type(value).__name__} is not a JSON value")
+            return int.__repr__(value)  # int.__repr__: an IntEnum must not print its name
+        return _large_integer(value)
+    if isinstance(value, float):
+        return es6_number(value)
+    if isinstance(value, str):
+        return _encode_string(value)
+    if isinstance(value, dict):
+        return _encode_object(value)
+    if isinstance(value, list | tuple):
+        return "[" + ",".join([_encode(item) for item in value]) + "]"
+    raise CanonicalJsonError(f"{type(value).__name__} is not a JSON value")
 
 
 def _large_integer(value: int) -> str:
@@ -113,23 +112,16 @@ def _large_integer(value: int) -> str:
     return es6_number(as_double)
 
 
-def _write_object(value: dict[Any, Any], out: list[str]) -> None:
+def _encode_object(value: dict[Any, Any]) -> str:
     keys = list(value)
     for key in keys:
         if not isinstance(key, str):
             raise CanonicalJsonError(f"object key {key!r} is not a string")
-    if all(key.isascii() for key in keys):
+    if "".join(keys).isascii():
         keys.sort()  # code point order is UTF-16 order for ASCII, and sorting is 5x cheaper
     else:
         # Characters above U+FFFF are surrogate pairs (0xD800…) in UTF-16, so they sort before
         # U+E000…U+FFFF there but after them in code point order; big-endian bytes compare
         # like code units. surrogatepass lets a lone surrogate reach canonical_json's check.
         keys.sort(key=lambda key: key.encode("utf-16-be", "surrogatepass"))
-    out.append("{")
-    for index, key in enumerate(keys):
-        if index:
-            out.append(",")
-        out.append(_encode_string(key))
-        out.append(":")
-        _write(value[key], out)
-    out.append("}")
+    return "{" + ",".join([_encode_string(key) + ":" + _encode(value[key]) for key in keys]) + "}"

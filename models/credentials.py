@@ -551,6 +551,9 @@ def verify_credential(
     return CredentialVerifier(trusted_keys).verify(document, as_of=as_of)
 
 
+_Roots = list[tuple[object, tuple[int, bytes | None]]]  # (merkleProof, (size, root)) seen
+
+
 class CredentialVerifier:
     """Verifies credentials against a key registry, remembering Ed25519 results.
 
@@ -588,10 +591,11 @@ class CredentialVerifier:
         sitting = subject.get("sitting") if isinstance(subject, dict) else None
         school_code = school if isinstance(school, str) else None
         claimed: set[str] = set()
+        roots: _Roots = []
         signed_by: list[str] = []
         for number, proof in enumerate(proofs, 1):
             party, problem = self._check_proof(
-                number, proof, leaf, sitting, school_code, document.get("@context")
+                number, proof, leaf, sitting, school_code, document.get("@context"), roots
             )
             if party is not None:
                 claimed.add(party)
@@ -617,6 +621,7 @@ class CredentialVerifier:
         sitting: object,
         school_code: str | None,
         context: object,
+        roots: _Roots,
     ) -> tuple[str | None, str | None]:
         """(the party the proof stands for, None) if it verifies, else (party, the problem)."""
         if not isinstance(proof, dict):
@@ -647,7 +652,7 @@ class CredentialVerifier:
                 f"{describe_party(school_code or '?')}: a school signs only its own certificates"
             )
         signature = _proof_value(proof)
-        size, root = _merkle_root_from(proof, leaf)
+        size, root = _root_of(proof.get("merkleProof"), leaf, roots)
         if signature is None or root is None or not isinstance(sitting, str):
             return party, f"proof {number} by {describe_party(party)} is malformed"
         config = {k: v for k, v in proof.items() if k not in ("proofValue", "merkleProof")}
@@ -823,10 +828,20 @@ def _merkle(leaves: Sequence[bytes], start: int, stop: int, paths: list[list[str
     return _node(left, right)
 
 
-def _merkle_root_from(proof: dict[str, Any], leaf: bytes) -> tuple[int, bytes | None]:
+def _root_of(merkle: object, leaf: bytes, roots: _Roots) -> tuple[int, bytes | None]:
+    """_merkle_root_from, remembering results in ``roots``: both proofs of a credential
+    normally carry the same Merkle path, which then is walked once."""
+    for seen, result in roots:
+        if seen == merkle:
+            return result
+    result = _merkle_root_from(merkle, leaf)
+    roots.append((merkle, result))
+    return result
+
+
+def _merkle_root_from(merkle: object, leaf: bytes) -> tuple[int, bytes | None]:
     """(tree size, root) from a proof's merkleProof and the document's leaf hash (RFC 9162
     §2.1.3.2); root None if the merkleProof is malformed."""
-    merkle = proof.get("merkleProof")
     if not isinstance(merkle, dict):
         return 0, None
     size, index, path = merkle.get("size"), merkle.get("index"), merkle.get("path")

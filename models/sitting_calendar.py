@@ -129,6 +129,7 @@ class SittingSpec(_Strict):
     slots: list[LevelSlot] = Field(min_length=1)
     windows: Windows
     pass_mark: Annotated[int, Field(ge=0, le=100)] = 60
+    pass_marks: dict[Level, Annotated[int, Field(ge=0, le=100)]] = Field(default_factory=dict)
     fees: dict[Level, Annotated[Decimal, Field(ge=0)]] = Field(default_factory=dict)
 
     @model_validator(mode="before")
@@ -155,6 +156,10 @@ class SittingSpec(_Strict):
             if slot.level == level:
                 return slot
         raise KeyError(level)
+
+    def pass_mark_for(self, level: Level) -> int:
+        """The level's own pass mark if the calendar gives one, else the sitting's (60)."""
+        return self.pass_marks.get(level, self.pass_mark)
 
     def window(self, stage: StageCode) -> Window:
         window: Window = getattr(self.windows, stage.value)

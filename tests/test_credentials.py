@@ -35,6 +35,7 @@ from models.credentials import (
     key_id,
     load_private_key,
     new_salt,
+    public_key_b64,
     registry,
     sign_batch,
     verify_batch_signature,
@@ -73,7 +74,7 @@ def test_rfc8785_section_3_2_3_sorts_names_by_utf16_code_units() -> None:
         "\u0080": "Control",
         "\u00f6": "Latin Small Letter O With Diaeresis",
     }
-    names = [name for name in json.loads(canonical_json(value))]
+    names = list(json.loads(canonical_json(value)))
     # The emoji (a surrogate pair, 0xD83D…) sorts before U+FB33, unlike in code point order.
     assert names == ["\r", "1", "\u0080", "\u00f6", "\u20ac", "\U0001f600", "\ufb33"]
     assert canonical_json(value).startswith(b'{"\\r":"Carriage Return","1":"One","\xc2\x80":')
@@ -250,8 +251,6 @@ class Parties:
 
 
 def _public(key: Ed25519PrivateKey) -> str:
-    from models.credentials import public_key_b64
-
     return public_key_b64(key)
 
 
