@@ -3,10 +3,11 @@
 import hashlib
 from datetime import datetime, time
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from models.domain import SHANGHAI
 from models.problems import RejectedFileError
@@ -18,6 +19,16 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 AS_OF_HELP = (
     "Evaluate at this moment (ISO date or date-time; Asia/Shanghai if no offset). Default: now."
 )
+
+
+class ShowByDefault(TyperGroup):
+    """A group whose first word may be an argument: `fees SITTING` runs `fees show SITTING`;
+    a known subcommand (`fees standard …`) runs as usual."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["show", *args]
+        return super().parse_args(ctx, args)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

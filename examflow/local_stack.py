@@ -1,4 +1,5 @@
-"""`examflow up`: a local Prefect server with its UI and an SMTP sink, on 127.0.0.1 only."""
+"""`examflow up`: a local Prefect server and UI, an SMTP sink and the materials download
+server, on 127.0.0.1 only."""
 
 import os
 import subprocess
@@ -10,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from examflow.materials_server import materials_server
 from examflow.prefect_env import prepare_prefect_env
 from examflow.settings import get_settings
 from notifications.sink import MailSink
@@ -39,8 +41,8 @@ def wait_healthy(api_url: str, timeout: float, server: subprocess.Popen[bytes]) 
 
 
 @contextmanager
-def local_stack(port: int, smtp_port: int) -> Iterator[LocalStack]:
-    """Start both, point this process (and its flows) at them, stop both on exit."""
+def local_stack(port: int, smtp_port: int, materials_port: int = 8090) -> Iterator[LocalStack]:
+    """Start them, point this process (and its flows) at them, stop them on exit."""
     prepare_prefect_env()
     settings = get_settings()
     api_url = f"http://127.0.0.1:{port}/api"
@@ -64,8 +66,9 @@ def local_stack(port: int, smtp_port: int) -> Iterator[LocalStack]:
     )
     try:
         wait_healthy(api_url, SERVER_START_TIMEOUT_S, server)
-        with MailSink(settings.mail_dir, smtp_port) as sink:
+        with MailSink(settings.mail_dir, smtp_port) as sink, materials_server(materials_port):
             os.environ["PREFECT_API_URL"] = api_url
+            os.environ.setdefault("EXAMFLOW_PUBLIC_URL", f"http://127.0.0.1:{materials_port}")
             os.environ["EXAMFLOW_SMTP_HOST"] = sink.host
             os.environ["EXAMFLOW_SMTP_PORT"] = str(sink.port)
             os.environ["EXAMFLOW_SMTP_SECURITY"] = "none"

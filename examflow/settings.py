@@ -1,5 +1,6 @@
 """examflow's settings: one pydantic-settings object, read when asked, never at import."""
 
+from contextlib import suppress
 from enum import StrEnum
 from pathlib import Path
 
@@ -30,6 +31,8 @@ class Settings(BaseSettings):
     smtp_timeout: float = 30.0
     mail_from: str = "examflow <examflow@localhost>"
     ops_email: str = "ops@localhost"
+    public_url: str = "http://127.0.0.1:8090"
+    link_secret: SecretStr | None = None
 
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -39,6 +42,25 @@ class Settings(BaseSettings):
     @property
     def mail_dir(self) -> Path:
         return self.home / "mail"
+
+
+def link_secret() -> bytes:
+    """The secret that signs sites' download links: EXAMFLOW_LINK_SECRET, else a random one
+    kept in <home>/link-secret (0600), made on first use."""
+    settings = get_settings()
+    if settings.link_secret is not None:
+        return settings.link_secret.get_secret_value().encode()
+    path = settings.home / "link-secret"
+    if not path.exists():
+        import os
+        import secrets as random_secrets
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with suppress(FileExistsError):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(random_secrets.token_hex(32))
+    return path.read_text().strip().encode()
 
 
 def get_settings() -> Settings:

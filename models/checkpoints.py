@@ -6,7 +6,7 @@ tells only those still missing something, ``close`` escalates a stall to the org
 """
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from pydantic import BaseModel
@@ -129,6 +129,7 @@ class PlannedMessage:
     template: str
     context: dict[str, object]
     ics_school: str | None = None
+    links_site: str | None = None  # materials: the site whose signed download links to add
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,7 @@ def _base_context(outcome: CheckpointOutcome, certificate: str) -> dict[str, obj
         "checkpoint": outcome.checkpoint.value,
         "opens": f"{outcome.opens.astimezone(SHANGHAI):%Y年%m月%d日}" if outcome.opens else "",
         "deadline": _format_deadline(outcome.closes),
+        "links": [],
     }
 
 
@@ -186,9 +188,11 @@ def plan_messages(
     elif outcome.stage is StageCode.exam and outcome.checkpoint is Checkpoint.open:
         planned.append(_go_no_go(session, sitting, base, schools, ops_email))
     elif outcome.checkpoint is Checkpoint.open:
+        materials = outcome.stage is StageCode.materials
         for code in active_sites(session, sitting.code):
             r = _site_recipient(schools[code], outcome.stage)
-            planned.append(_message(r, "window_open", base, missing_by_party.get(code, [])))
+            message = _message(r, "window_open", base, missing_by_party.get(code, []))
+            planned.append(replace(message, links_site=code) if materials else message)
     elif outcome.checkpoint is Checkpoint.remind and outcome.state is StageState.open:
         for code, what in sorted(missing_by_party.items()):
             if code in schools:
@@ -263,8 +267,7 @@ def _registration_messages(
     for code, school in sorted(schools.items()):
         r = Recipient(code, school.name, school.affairs_email, None)
         if outcome.checkpoint is Checkpoint.open:
-            message = _message(r, "window_open", base, [])
-            planned.append(PlannedMessage(**{**message.__dict__, "ics_school": code}))
+            planned.append(replace(_message(r, "window_open", base, []), ics_school=code))
         elif outcome.checkpoint is Checkpoint.remind and school.is_pilot and not counts[code]:
             what = ["尚未为学生报名（报名截止后将无法补报名）"]
             if not school.is_site:

@@ -4,6 +4,7 @@ from datetime import date, datetime
 
 from models.checkpoints import CheckpointOutcome, PlannedMessage
 from models.domain import SHANGHAI
+from models.links import materials_link
 from models.outbox import MessageDraft
 from models.sittings import Sitting
 from notifications.ics import sitting_ics
@@ -15,17 +16,40 @@ def checkpoint_day(as_of: datetime) -> date:
     return as_of.astimezone(SHANGHAI).date()
 
 
+KIND_LABELS = {
+    "tickets": "准考证",
+    "labels": "桌签",
+    "door_signs": "门贴",
+    "sign_in_sheets": "签到表",
+}
+
+
 def compose(
     planned: list[PlannedMessage],
     outcome: CheckpointOutcome,
     sitting: Sitting,
     site_codes: set[str],
+    links: tuple[str, bytes] | None = None,
 ) -> list[MessageDraft]:
+    """Render each planned message; ``links`` is (public base URL, link secret) for the
+    materials links of sites."""
     day = checkpoint_day(outcome.as_of)
     spec = sitting.spec
     drafts = []
     for p in planned:
-        rendered = render_message(p.template, p.context)
+        context = p.context
+        if p.links_site is not None and links is not None:
+            context = {
+                **context,
+                "links": [
+                    {
+                        "label": label,
+                        "url": materials_link(*links, sitting.code, p.links_site, kind),
+                    }
+                    for kind, label in KIND_LABELS.items()
+                ],
+            }
+        rendered = render_message(p.template, context)
         attachment: dict[str, object] = {}
         if p.ics_school is not None:
             attachment = {

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from sqlmodel import col, select
 
 from examflow.db import session_scope
-from examflow.settings import get_settings
+from examflow.settings import get_settings, link_secret
 from models.checkpoints import CheckpointOutcome, evaluate_checkpoint, plan_messages
 from models.domain import Checkpoint, StageCode
 from models.outbox import message_domain, queue_messages
@@ -96,7 +96,7 @@ def queue(outcome: CheckpointOutcome) -> list[int]:
         if not planned:
             return []
         sites = set(session.exec(select(School.code).where(col(School.is_site).is_(True))))
-        drafts = compose(planned, outcome, sitting, sites)
+        drafts = compose(planned, outcome, sitting, sites, (settings.public_url, link_secret()))
         return queue_messages(
             session, drafts, queued_at=outcome.as_of, mail_domain=message_domain(settings.mail_from)
         )

@@ -4,7 +4,15 @@ from pathlib import Path
 
 import typer
 
-from examflow.console import AS_OF_HELP, fail, out, parse_as_of, read_upload, report_rejection
+from examflow.console import (
+    AS_OF_HELP,
+    ShowByDefault,
+    fail,
+    out,
+    parse_as_of,
+    read_upload,
+    report_rejection,
+)
 from examflow.db import session_scope
 from models.arrangement import arrange as arrange_rooms
 from models.attendance import ATTENDANCE_COLUMNS, record_attendance
@@ -58,3 +66,57 @@ def attendance(
     except RejectedFileError as exc:
         report_rejection(file.name, exc)
     out.print(f"{file.name}: {present} present, {absent} absent")
+
+
+materials_app = typer.Typer(
+    cls=ShowByDefault,
+    help="Exam materials: `materials SITTING` writes PDFs; `materials serve` serves site links.",
+    no_args_is_help=True,
+)
+
+
+@materials_app.command("show")
+def materials(
+    sitting: str,
+    site: str | None = typer.Option(None, help="One site (default: every active site)."),
+    output: Path | None = typer.Option(
+        None, "-o", "--output", help="Folder (default var/materials/SITTING)."
+    ),
+) -> None:
+    """Write each site's admission tickets, desk labels, door signs and sign-in sheets (PDF).
+
+    Writing them here does not mark them downloaded: a site's own download through the link
+    in its mail does (or `examflow mark`).
+    """
+    from examflow.materials_server import write_materials
+    from examflow.settings import get_settings
+    from models.stages import active_sites
+
+    try:
+        with session_scope() as session:
+            get_sitting(session, sitting)
+            sites = [site] if site else active_sites(session, sitting)
+    except UnknownSittingError as exc:
+        fail(str(exc))
+    folder = output or get_settings().home / "materials" / sitting
+    written = write_materials(sitting, sites, folder)
+    for code, files in written.items():
+        out.print(f"{code}: " + ", ".join(p.name for p in files.values()))
+    out.print(f"{len(written)} site(s) → {folder}")
+
+
+@materials_app.command("serve")
+def serve_materials(
+    port: int = typer.Option(
+        8090, help="Port on 127.0.0.1 (EXAMFLOW_PUBLIC_URL is what mails link to)."
+    ),
+) -> None:
+    """Serve sites' materials through their signed links; each download records its fact."""
+    import time
+
+    from examflow.materials_server import materials_server
+
+    with materials_server(port):
+        out.print(f"serving materials on http://127.0.0.1:{port}/ (Ctrl-C stops)")
+        while True:
+            time.sleep(3600)

@@ -5,9 +5,8 @@ from typing import Any
 
 import typer
 from rich.table import Table as RichTable
-from typer.core import TyperGroup
 
-from examflow.console import AS_OF_HELP, fail, out, parse_as_of, read_upload
+from examflow.console import AS_OF_HELP, ShowByDefault, fail, out, parse_as_of, read_upload
 from examflow.db import session_scope
 from models.domain import Level
 from models.fees import FeeError, fees_report, fen_to_yuan, set_standard, yuan_to_fen
@@ -15,18 +14,8 @@ from models.registration import LEVEL_ALIASES
 from models.sittings import UnknownSittingError, get_sitting
 from models.tabular import Column
 
-
-class FeesGroup(TyperGroup):
-    """`fees SITTING` shows a sitting's fees; any other first word is a subcommand."""
-
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and not args[0].startswith("-"):
-            args = ["show", *args]
-        return super().parse_args(ctx, args)
-
-
 app = typer.Typer(
-    cls=FeesGroup,
+    cls=ShowByDefault,
     help="Fees: `fees SITTING` per school; `fees standard` records a province's standard.",
     no_args_is_help=True,
 )

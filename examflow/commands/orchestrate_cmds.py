@@ -1,7 +1,6 @@
 """examflow deploy | serve | up | demo"""
 
 import asyncio
-import os
 from pathlib import Path
 
 import typer
@@ -93,12 +92,14 @@ def up(
     demo: bool = typer.Option(False, "--demo", help="Rehearse sitting 2024-1 first."),
     port: int = typer.Option(4200, help="Prefect server port (127.0.0.1)."),
     smtp_port: int = typer.Option(8025, help="SMTP sink port (127.0.0.1)."),
+    materials_port: int = typer.Option(8090, help="Materials download port (127.0.0.1)."),
 ) -> None:
-    """Start a local Prefect server and UI, an SMTP sink under var/mail, and serve the
-    deployments of calendars/*.toml; all on 127.0.0.1. Ctrl-C stops everything."""
+    """Start a local Prefect server and UI, an SMTP sink under var/mail and the materials
+    download server, and serve the deployments of calendars/*.toml; all on 127.0.0.1.
+    Ctrl-C stops everything."""
     from examflow.local_stack import local_stack
 
-    with local_stack(port, smtp_port) as stack:
+    with local_stack(port, smtp_port, materials_port) as stack:
         out.print(
             f"Prefect UI: {stack.ui_url}   mail: {stack.mail_dir}/ (SMTP 127.0.0.1:{smtp_port})"
         )
