@@ -145,14 +145,17 @@ def fanout(n_sites: int, connections: int) -> None:
     ours = n / (prep_s + deliver_s)
     raw = n / raw_s
     print(
-        f"1. reminder fan-out: {n} reminders ({state}), {connections} connections, sink in another process"
+        f"1. reminder fan-out: {n} reminders ({state}), {connections} connections, "
+        "sink in another process"
     )
     print(
-        f"   render + queue: {prep_s:.2f} s; deliver: {deliver_s:.2f} s ({n / deliver_s:,.0f} msg/s)"
+        f"   render + queue: {prep_s:.2f} s; deliver: {deliver_s:.2f} s "
+        f"({n / deliver_s:,.0f} msg/s)"
     )
     print(f"   examflow end to end: {ours:,.0f} msg/s; raw aiosmtplib (prebuilt): {raw:,.0f} msg/s")
     print(
-        f"   ratio examflow/raw: {ours / raw:.2f} (target >= 0.7); delivery alone: {raw_s / deliver_s:.2f}"
+        f"   ratio examflow/raw: {ours / raw:.2f} (target >= 0.7); "
+        f"delivery alone: {raw_s / deliver_s:.2f}"
     )
 
 

@@ -344,8 +344,8 @@ def resolve_review(
 def unresolved_reviews(session: Session, sitting_code: str) -> dict[str, int]:
     """Open review items per school."""
     counts: dict[str, int] = {}
-    for school, in_count in session.exec(
-        select(ReviewRequest.school_code, ReviewItem.id)
+    for school in session.exec(
+        select(ReviewRequest.school_code)
         .join(ReviewItem, col(ReviewItem.request_id) == col(ReviewRequest.id))
         .where(ReviewRequest.sitting_code == sitting_code, col(ReviewItem.resolved_at).is_(None))
     ):
