@@ -10,6 +10,7 @@ from examflow.commands import (
     orchestrate_cmds,
     register_cmds,
     run_cmds,
+    scores_cmds,
     status_cmds,
 )
 
@@ -26,6 +27,8 @@ app.add_typer(register_cmds.sites_app, name="sites")
 app.add_typer(fees_cmds.app, name="fees")
 app.add_typer(exam_cmds.rooms_app, name="rooms")
 app.add_typer(exam_cmds.materials_app, name="materials")
+app.add_typer(scores_cmds.scores_app, name="scores")
+app.add_typer(scores_cmds.review_app, name="review")
 app.command("register")(register_cmds.register)
 app.command("status")(status_cmds.status)
 app.command("mark")(facts_cmds.mark)

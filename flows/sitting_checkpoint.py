@@ -8,6 +8,7 @@ from prefect.client.schemas.objects import State
 from flows.exam_stage import exam_stage
 from flows.materials_stage import materials_stage
 from flows.platform_install_stage import platform_install_stage
+from flows.publicity_stage import publicity_stage
 from flows.registration_stage import registration_stage
 from flows.training_stage import training_stage
 from models.checkpoints import CheckpointResult
@@ -19,6 +20,7 @@ STAGE_FLOWS: dict[StageCode, Flow[..., State[CheckpointResult]]] = {
     StageCode.platform_install: platform_install_stage,
     StageCode.materials: materials_stage,
     StageCode.exam: exam_stage,
+    StageCode.publicity: publicity_stage,
 }
 
 

@@ -8,7 +8,7 @@ from prefect.states import Completed, Failed
 from models.checkpoints import CheckpointResult
 from models.domain import SHANGHAI, Checkpoint, StageCode, StageState
 from tasks.checkpoint_tasks import deliver, evaluate, publish_progress, queue
-from tasks.exam_tasks import arrange_rooms
+from tasks.exam_tasks import arrange_rooms, publish_scores
 
 STATE_NAMES = {
     StageState.complete: "StageComplete",
@@ -29,6 +29,8 @@ def run_stage(
     moment = as_of.astimezone(SHANGHAI) if as_of else datetime.now(SHANGHAI)
     if stage is StageCode.training and checkpoint is Checkpoint.close:
         arrange_rooms(sitting, moment)  # 编排考场: the organiser's part of this stage
+    if stage is StageCode.publicity and checkpoint is Checkpoint.open:
+        publish_scores(sitting, moment)
     outcome = evaluate(sitting, stage, checkpoint, moment)
     ids = queue(outcome)
     delivery = deliver(ids)

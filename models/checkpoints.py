@@ -12,11 +12,14 @@ from datetime import datetime
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
+from models.condition import ORGANISER
 from models.domain import SHANGHAI, STAGE_LABELS_ZH, Checkpoint, StageCode, StageState
+from models.publicity import results_by_school
 from models.registration import Registration
 from models.schools import School
+from models.scores import Publication
 from models.sittings import Sitting
-from models.stages import ORGANISER, StageReport, active_sites, evaluate_stage, site_readiness
+from models.stages import StageReport, active_sites, evaluate_stage, site_readiness
 
 OPS = "ops"
 TRACKED_STAGES = (
@@ -25,6 +28,7 @@ TRACKED_STAGES = (
     StageCode.platform_install,
     StageCode.materials,
     StageCode.exam,
+    StageCode.publicity,
 )
 
 
@@ -185,6 +189,9 @@ def plan_messages(
 
     if outcome.stage is StageCode.registration:
         planned.extend(_registration_messages(session, sitting, outcome, base, schools))
+    elif outcome.stage is StageCode.publicity:
+        if outcome.checkpoint is Checkpoint.open:
+            planned.extend(_results_messages(session, sitting, base, schools))
     elif outcome.stage is StageCode.exam and outcome.checkpoint is Checkpoint.open:
         planned.append(_go_no_go(session, sitting, base, schools, ops_email))
     elif outcome.checkpoint is Checkpoint.open:
@@ -208,6 +215,32 @@ def plan_messages(
                 cc_addr=None,
                 template="stall_escalation",
                 context={**base, "summary": outcome.summary(), "rows": rows},
+            )
+        )
+    return planned
+
+
+def _results_messages(
+    session: Session, sitting: Sitting, base: dict[str, object], schools: dict[str, School]
+) -> list[PlannedMessage]:
+    """Publication: each school gets its own candidates' results, and nobody else's."""
+    if (
+        session.exec(select(Publication).where(Publication.sitting_code == sitting.code)).first()
+        is None
+    ):
+        return []
+    planned = []
+    for code, rows in sorted(results_by_school(session, sitting.code).items()):
+        school = schools[code]
+        r = Recipient(code, school.name, school.affairs_email, None)
+        passed = sum(1 for row in rows if row["result"] == "合格")
+        planned.append(
+            PlannedMessage(
+                recipient_ref=code,
+                to_addr=r.to_addr,
+                cc_addr=None,
+                template="publicity_results",
+                context={**base, "recipient_name": r.name, "rows": rows, "passed": passed},
             )
         )
     return planned

@@ -2,7 +2,7 @@
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func
@@ -10,35 +10,14 @@ from sqlmodel import Session, col, select
 
 from models.arrangement import SeatAssignment
 from models.attendance import Attendance
+from models.condition import ORGANISER, Condition, ConditionRule, Missing
 from models.domain import StageCode, StageState
 from models.facts import FACT_LABELS_ZH, SiteFact, facts_by_site
+from models.publicity import publicity_condition
 from models.registration import Registration
 from models.schools import School
 from models.sitting_calendar import Window
 from models.sittings import Sitting
-
-
-@dataclass(frozen=True)
-class Missing:
-    """One thing a school or site still owes for a stage."""
-
-    party: str
-    what: str
-
-    def __str__(self) -> str:
-        return f"{self.party}: {self.what}"
-
-
-@dataclass(frozen=True)
-class Condition:
-    """A stage's completion condition evaluated at ``as_of``."""
-
-    met: bool
-    missing: list[Missing] = field(default_factory=list)
-    note: str = ""
-
-
-ConditionRule = Callable[[Session, Sitting, datetime], Condition]
 
 
 def derive_state(window: Window, as_of: datetime, met: bool) -> StageState:
@@ -157,7 +136,6 @@ def attendance_recorded(session: Session, sitting: Sitting, as_of: datetime) -> 
     ]
 
 
-ORGANISER = "organiser"
 ORGANISER_PARTS: dict[StageCode, list[OrganiserPart]] = {
     StageCode.training: [rooms_arranged],
     StageCode.exam: [attendance_recorded],
@@ -211,6 +189,7 @@ def _readiness_cutoff(sitting: Sitting, stage: StageCode, as_of: datetime) -> da
 CONDITIONS: dict[StageCode, ConditionRule] = {
     StageCode.registration: registration_condition,
     **{stage: site_facts_condition(stage) for stage in SITE_FACTS},
+    StageCode.publicity: publicity_condition,
 }
 
 

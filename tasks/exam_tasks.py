@@ -7,6 +7,7 @@ from prefect.cache_policies import NO_CACHE
 
 from examflow.db import session_scope
 from models.arrangement import ArrangementReport, arrange
+from models.scores import publish
 from models.sittings import get_sitting
 
 
@@ -23,3 +24,10 @@ def arrange_rooms(sitting: str, as_of: datetime) -> ArrangementReport:
         len(report.shortfalls),
     )
     return report
+
+
+@task(name="publish-scores", cache_policy=NO_CACHE)
+def publish_scores(sitting: str, as_of: datetime) -> bool:
+    """Record that the sitting's scores are published (once)."""
+    with session_scope() as session:
+        return publish(session, sitting, as_of)

@@ -1,0 +1,111 @@
+"""examflow scores import | review file | review resolve"""
+
+from pathlib import Path
+
+import typer
+
+from examflow.console import AS_OF_HELP, fail, out, parse_as_of, read_upload, report_rejection
+from examflow.db import session_scope
+from examflow.mail_now import send_now
+from models.problems import RejectedFileError
+from models.schools import School
+from models.scores import (
+    REVIEW_COLUMNS,
+    SCORE_COLUMNS,
+    ScoreError,
+    file_review,
+    import_scores,
+    resolve_review,
+)
+from models.sittings import UnknownSittingError, get_sitting
+
+scores_app = typer.Typer(help="Scores (成绩).", no_args_is_help=True)
+review_app = typer.Typer(help="Per-school score review requests (成绩复核).", no_args_is_help=True)
+
+
+@scores_app.command("import")
+def scores_import(
+    sitting: str, file: Path, as_of: str | None = typer.Option(None, help=AS_OF_HELP)
+) -> None:
+    """Import scores (准考证号 or 身份证号, 成绩); absent candidates' scores are refused."""
+    table, _ = read_upload(file, SCORE_COLUMNS)
+    try:
+        with session_scope() as session:
+            n = import_scores(session, get_sitting(session, sitting), table, parse_as_of(as_of))
+    except UnknownSittingError as exc:
+        fail(str(exc))
+    except RejectedFileError as exc:
+        report_rejection(file.name, exc)
+    out.print(f"{file.name}: {n} scores recorded for {sitting}")
+
+
+@review_app.command("file")
+def review_file(
+    sitting: str,
+    school: str = typer.Argument(..., help="The school filing (学校代码); candidates cannot file."),
+    file: Path = typer.Argument(..., help="CSV/XLSX: 准考证号 or 身份证号[, 复核理由]."),
+    as_of: str | None = typer.Option(None, help=AS_OF_HELP),
+) -> None:
+    """File a school's review request for its own candidates, inside the publicity window."""
+    table, _ = read_upload(file, REVIEW_COLUMNS)
+    try:
+        with session_scope() as session:
+            request = file_review(
+                session, get_sitting(session, sitting), school, table, parse_as_of(as_of)
+            )
+            request_id, items = request.id, len(table.rows)
+    except (UnknownSittingError, ScoreError) as exc:
+        fail(str(exc))
+    except RejectedFileError as exc:
+        report_rejection(file.name, exc)
+    out.print(f"review request {request_id} filed by {school}: {items} candidate(s)")
+
+
+@review_app.command("resolve")
+def review_resolve(
+    request_id: int,
+    score: int | None = typer.Option(None, "--score", help="The reviewed score."),
+    unchanged: bool = typer.Option(False, "--unchanged", help="The score stands."),
+    as_of: str | None = typer.Option(None, help=AS_OF_HELP),
+) -> None:
+    """Resolve a review request: a new score (and result), or unchanged; the school is told."""
+    if (score is None) == (not unchanged):
+        fail("give exactly one of --score N or --unchanged", 2)
+    moment = parse_as_of(as_of)
+    try:
+        with session_scope() as session:
+            from models.scores import ReviewRequest
+
+            request = session.get(ReviewRequest, request_id)
+            if request is None:
+                fail(f"no review request {request_id}")
+            sitting = get_sitting(session, request.sitting_code)
+            resolution = resolve_review(session, sitting, request_id, score, moment)
+            school = session.get(School, request.school_code)
+            assert school is not None
+            context: dict[str, object] = {
+                "certificate": sitting.certificate,
+                "sitting_code": sitting.code,
+                "sitting_name": sitting.name,
+                "recipient_name": school.name,
+                "request_id": request_id,
+                "changes": [
+                    {"ticket_number": t, "before": b, "after": a} for t, b, a in resolution.changes
+                ],
+            }
+            target = (sitting.code, school.code, school.affairs_email)
+    except ScoreError as exc:
+        fail(str(exc))
+    for ticket, before, after in resolution.changes:
+        out.print(f"{ticket}: {before} → {after}")
+    report = send_now(
+        sitting=target[0],
+        stage="publicity",
+        checkpoint=f"review-{request_id}",
+        recipient_ref=target[1],
+        to_addr=target[2],
+        template="review_resolved",
+        context=context,
+        as_of=moment,
+    )
+    out.print(f"school {target[1]} told: {report.sent} sent, {report.pending} pending")

@@ -1,0 +1,44 @@
+"""Mail sent by a command rather than a checkpoint (a review's outcome): queue, then deliver."""
+
+from datetime import datetime
+
+from examflow.db import session_scope
+from examflow.settings import get_settings
+from models.domain import SHANGHAI
+from models.outbox import MessageDraft, message_domain, queue_messages
+from notifications.rendering import render_message
+from notifications.sender import DeliveryReport, SmtpConfig, deliver_sync
+
+
+def send_now(
+    *,
+    sitting: str,
+    stage: str,
+    checkpoint: str,
+    recipient_ref: str,
+    to_addr: str,
+    template: str,
+    context: dict[str, object],
+    as_of: datetime,
+) -> DeliveryReport:
+    """One message through the outbox (so a repeat the same day is not sent twice)."""
+    settings = get_settings()
+    rendered = render_message(template, context)
+    draft = MessageDraft(
+        sitting_code=sitting,
+        stage=stage,
+        checkpoint=checkpoint,
+        day=as_of.astimezone(SHANGHAI).date(),
+        recipient_ref=recipient_ref,
+        to_addr=to_addr,
+        subject=rendered.subject,
+        text_body=rendered.text,
+        html_body=rendered.html,
+    )
+    with session_scope() as session:
+        ids = queue_messages(
+            session, [draft], queued_at=as_of, mail_domain=message_domain(settings.mail_from)
+        )
+    if not ids:
+        return DeliveryReport()
+    return deliver_sync(settings.resolved_database_url(), ids, SmtpConfig.from_settings(settings))

@@ -1,0 +1,96 @@
+"""The publicity stage (成绩公示): scores published, every school told, every review resolved."""
+
+from datetime import datetime
+
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
+
+from models.attendance import Attendance
+from models.condition import ORGANISER, Condition, Missing
+from models.domain import StageCode
+from models.outbox import OutboxMessage, OutboxStatus
+from models.registration import Registration
+from models.resident_id import mask_resident_id
+from models.scores import Publication, Score, unresolved_reviews
+from models.sittings import Sitting
+
+
+def result_owner(school_code: str | None, site_code: str) -> str:
+    """Results go to the school; a social candidate's to the site that hosted them."""
+    return school_code or site_code
+
+
+def results_by_school(session: Session, sitting_code: str) -> dict[str, list[dict[str, object]]]:
+    """Each school's candidates with their results (ID numbers masked), by ticket number."""
+    rows = session.execute(
+        sa_select(
+            col(Score.ticket_number),
+            col(Score.score),
+            col(Score.passed),
+            col(Registration.name),
+            col(Registration.id_number),
+            col(Registration.level),
+            col(Registration.school_code),
+            col(Registration.site_code),
+        )
+        .join(Registration, col(Registration.id) == col(Score.registration_id))
+        .where(col(Score.sitting_code) == sitting_code)
+        .order_by(col(Score.ticket_number))
+    ).all()
+    by_school: dict[str, list[dict[str, object]]] = {}
+    for number, score, passed, name, id_number, level, school, site in rows:
+        by_school.setdefault(result_owner(school, site), []).append(
+            {
+                "ticket_number": number,
+                "name": name,
+                "masked_id": mask_resident_id(id_number),
+                "level": level,
+                "score": score,
+                "result": "合格" if passed else "不合格",
+            }
+        )
+    return by_school
+
+
+def publicity_condition(session: Session, sitting: Sitting, as_of: datetime) -> Condition:
+    missing: list[Missing] = []
+    present = set(
+        session.exec(
+            select(Attendance.ticket_number).where(
+                Attendance.sitting_code == sitting.code, col(Attendance.present).is_(True)
+            )
+        )
+    )
+    scored = set(
+        session.exec(select(Score.ticket_number).where(Score.sitting_code == sitting.code))
+    )
+    if present - scored:
+        missing.append(
+            Missing(ORGANISER, f"{len(present - scored)} present candidate(s) without a score")
+        )
+    published = session.exec(
+        select(Publication).where(Publication.sitting_code == sitting.code)
+    ).first()
+    if published is None:
+        missing.append(Missing(ORGANISER, "scores not published yet"))
+    told = set(
+        session.exec(
+            select(OutboxMessage.recipient_ref).where(
+                OutboxMessage.sitting_code == sitting.code,
+                OutboxMessage.stage == StageCode.publicity.value,
+                OutboxMessage.checkpoint == "open",
+                OutboxMessage.status == OutboxStatus.sent,
+            )
+        )
+    )
+    for school in sorted(results_by_school(session, sitting.code)):
+        if published is not None and school not in told:
+            missing.append(Missing(school, "results not delivered to the school yet"))
+    for school, n in sorted(unresolved_reviews(session, sitting.code).items()):
+        missing.append(Missing(school, f"{n} review item(s) not resolved"))
+    closed = sitting.spec.window(StageCode.publicity).has_closed(as_of)
+    return Condition(
+        met=closed and not missing,
+        missing=missing,
+        note="" if closed else "publicity window still open",
+    )
