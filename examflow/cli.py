@@ -4,6 +4,7 @@ import typer
 
 from examflow.commands import (
     calendar_cmds,
+    certificates_cmds,
     exam_cmds,
     facts_cmds,
     fees_cmds,
@@ -29,6 +30,9 @@ app.add_typer(exam_cmds.rooms_app, name="rooms")
 app.add_typer(exam_cmds.materials_app, name="materials")
 app.add_typer(scores_cmds.scores_app, name="scores")
 app.add_typer(scores_cmds.review_app, name="review")
+app.add_typer(certificates_cmds.keys_app, name="keys")
+app.add_typer(certificates_cmds.certificates_app, name="certificates")
+app.command("sign")(certificates_cmds.sign_command)
 app.command("register")(register_cmds.register)
 app.command("status")(status_cmds.status)
 app.command("mark")(facts_cmds.mark)

@@ -5,6 +5,7 @@ from datetime import datetime
 from prefect import Flow, flow
 from prefect.client.schemas.objects import State
 
+from flows.certificates_stage import certificates_stage
 from flows.exam_stage import exam_stage
 from flows.materials_stage import materials_stage
 from flows.platform_install_stage import platform_install_stage
@@ -21,6 +22,7 @@ STAGE_FLOWS: dict[StageCode, Flow[..., State[CheckpointResult]]] = {
     StageCode.materials: materials_stage,
     StageCode.exam: exam_stage,
     StageCode.publicity: publicity_stage,
+    StageCode.certificates: certificates_stage,
 }
 
 

@@ -8,7 +8,7 @@ from prefect.states import Completed, Failed
 from models.checkpoints import CheckpointResult
 from models.domain import SHANGHAI, Checkpoint, StageCode, StageState
 from tasks.checkpoint_tasks import deliver, evaluate, publish_progress, queue
-from tasks.exam_tasks import arrange_rooms, publish_scores
+from tasks.exam_tasks import arrange_rooms, issue_certificates, publish_scores
 
 STATE_NAMES = {
     StageState.complete: "StageComplete",
@@ -31,6 +31,8 @@ def run_stage(
         arrange_rooms(sitting, moment)  # 编排考场: the organiser's part of this stage
     if stage is StageCode.publicity and checkpoint is Checkpoint.open:
         publish_scores(sitting, moment)
+    if stage is StageCode.certificates:
+        issue_certificates(sitting, moment)
     outcome = evaluate(sitting, stage, checkpoint, moment)
     ids = queue(outcome)
     delivery = deliver(ids)

@@ -13,6 +13,7 @@ TABLE_MODULES = (
     "models.arrangement",
     "models.attendance",
     "models.scores",
+    "models.certificates",
     "models.outbox",
 )
 

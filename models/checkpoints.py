@@ -22,6 +22,9 @@ from models.sittings import Sitting
 from models.stages import StageReport, active_sites, evaluate_stage, site_readiness
 
 OPS = "ops"
+SIGN_HINT = (
+    "请使用学校签发密钥签发本校证书批次：examflow sign <考次> --party <学校代码> --key <密钥文件>"
+)
 TRACKED_STAGES = (
     StageCode.registration,
     StageCode.training,
@@ -29,6 +32,7 @@ TRACKED_STAGES = (
     StageCode.materials,
     StageCode.exam,
     StageCode.publicity,
+    StageCode.certificates,
 )
 
 
@@ -189,6 +193,13 @@ def plan_messages(
 
     if outcome.stage is StageCode.registration:
         planned.extend(_registration_messages(session, sitting, outcome, base, schools))
+    elif outcome.stage is StageCode.certificates:
+        if outcome.checkpoint is not Checkpoint.close and outcome.state is StageState.open:
+            for code, what in sorted(missing_by_party.items()):
+                if code in schools and any("学校" in w for w in what):
+                    school = schools[code]
+                    r = Recipient(code, school.name, school.affairs_email, None)
+                    planned.append(_message(r, "reminder", base, [*what, SIGN_HINT]))
     elif outcome.stage is StageCode.publicity:
         if outcome.checkpoint is Checkpoint.open:
             planned.extend(_results_messages(session, sitting, base, schools))

@@ -83,6 +83,43 @@ def standards_for_year(session: Session, year: int) -> dict[tuple[str, str], int
     return {(r.province, r.level): r.amount_fen for r in rows}
 
 
+class PaymentBase(SQLModel):
+    school_code: str = Field(foreign_key="school.code", index=True)
+    amount_fen: int = Field(gt=0)
+    paid_at: datetime
+    note: str = ""
+
+
+class Payment(PaymentBase, table=True):
+    """A company-to-company transfer received from a school (公对公汇款)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+
+
+def record_payment(
+    session: Session, school_code: str, amount_fen: int, as_of: datetime, note: str = ""
+) -> None:
+    from models.schools import School
+
+    if session.get(School, school_code) is None:
+        raise FeeError(f"unknown school {school_code!r}")
+    if amount_fen <= 0:
+        raise FeeError("a payment is an amount > 0")
+    session.add(
+        Payment(
+            school_code=school_code, amount_fen=amount_fen, paid_at=as_of.astimezone(UTC), note=note
+        )
+    )
+    session.flush()
+
+
+def paid_by_school(session: Session) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for school, amount in session.exec(select(Payment.school_code, Payment.amount_fen)):
+        totals[school] = totals.get(school, 0) + amount
+    return totals
+
+
 @dataclass(frozen=True)
 class SchoolFees:
     """What one payer owes for a sitting: billed at registration, at today's standard, and the
@@ -127,3 +164,14 @@ def fees_report(session: Session, sitting_code: str, year: int) -> list[SchoolFe
         SchoolFees(code, province, n, billed, standard)
         for (code, province), (n, billed, standard) in sorted(totals.items())
     ]
+
+
+def owed_in_year(session: Session, year: int) -> dict[str, int]:
+    """What each school owes for all its registrations of ``year``, at today's standards."""
+    from models.sittings import Sitting
+
+    owed: dict[str, int] = {}
+    for sitting in session.exec(select(Sitting.code).where(Sitting.year == year)):
+        for r in fees_report(session, sitting, year):
+            owed[r.payer] = owed.get(r.payer, 0) + r.standard_fen
+    return owed

@@ -12,6 +12,7 @@ class SittingBase(SQLModel):
     name: str
     year: int = Field(index=True)
     certificate: str
+    organiser: str = ""
     spec_json: str
     source: str = ""
 
@@ -54,6 +55,7 @@ def store_calendar(
                     name=spec.name,
                     year=spec.year,
                     certificate=calendar.certificate,
+                    organiser=calendar.organiser,
                     spec_json=spec_json,
                     source=source,
                     loaded_at=now,
@@ -61,15 +63,17 @@ def store_calendar(
                 )
             )
             outcome[spec.code] = "created"
-        elif (row.spec_json, row.name, row.certificate) == (
+        elif (row.spec_json, row.name, row.certificate, row.organiser) == (
             spec_json,
             spec.name,
             calendar.certificate,
+            calendar.organiser,
         ):
             outcome[spec.code] = "unchanged"
         else:
             row.spec_json, row.name, row.year = spec_json, spec.name, spec.year
             row.certificate, row.source, row.updated_at = calendar.certificate, source, now
+            row.organiser = calendar.organiser
             session.add(row)
             outcome[spec.code] = "updated"
     session.flush()

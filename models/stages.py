@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 
 from models.arrangement import SeatAssignment
 from models.attendance import Attendance
+from models.certificates import certificates_condition
 from models.condition import ORGANISER, Condition, ConditionRule, Missing
 from models.domain import StageCode, StageState
 from models.facts import FACT_LABELS_ZH, SiteFact, facts_by_site
@@ -190,6 +191,7 @@ CONDITIONS: dict[StageCode, ConditionRule] = {
     StageCode.registration: registration_condition,
     **{stage: site_facts_condition(stage) for stage in SITE_FACTS},
     StageCode.publicity: publicity_condition,
+    StageCode.certificates: certificates_condition,
 }
 
 

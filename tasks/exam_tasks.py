@@ -1,4 +1,4 @@
-"""Tasks of the middle of the notice: room arrangement before training closes."""
+"""Tasks that do the organiser's own part of a stage before it is evaluated."""
 
 from datetime import datetime
 
@@ -7,6 +7,7 @@ from prefect.cache_policies import NO_CACHE
 
 from examflow.db import session_scope
 from models.arrangement import ArrangementReport, arrange
+from models.certificates import issue
 from models.scores import publish
 from models.sittings import get_sitting
 
@@ -31,3 +32,17 @@ def publish_scores(sitting: str, as_of: datetime) -> bool:
     """Record that the sitting's scores are published (once)."""
     with session_scope() as session:
         return publish(session, sitting, as_of)
+
+
+@task(name="issue-certificates", cache_policy=NO_CACHE)
+def issue_certificates(sitting: str, as_of: datetime) -> int:
+    """Issue the e-certificates both parties have signed; returns how many are new."""
+    with session_scope() as session:
+        report = issue(session, get_sitting(session, sitting), as_of)
+    get_run_logger().info(
+        "%s issued, %s unchanged, %s school(s) waiting for signatures",
+        report.issued,
+        report.unchanged,
+        len(report.waiting),
+    )
+    return report.issued

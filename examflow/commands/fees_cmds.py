@@ -8,8 +8,18 @@ from rich.table import Table as RichTable
 
 from examflow.console import AS_OF_HELP, ShowByDefault, fail, out, parse_as_of, read_upload
 from examflow.db import session_scope
+from models.certificates import schools_with_certificates
 from models.domain import Level
-from models.fees import FeeError, fees_report, fen_to_yuan, set_standard, yuan_to_fen
+from models.fees import (
+    FeeError,
+    fees_report,
+    fen_to_yuan,
+    owed_in_year,
+    paid_by_school,
+    record_payment,
+    set_standard,
+    yuan_to_fen,
+)
 from models.registration import LEVEL_ALIASES
 from models.sittings import UnknownSittingError, get_sitting
 from models.tabular import Column
@@ -42,8 +52,16 @@ def show(sitting: str, as_json: bool = typer.Option(False, "--json")) -> None:
         with session_scope() as session:
             year = get_sitting(session, sitting).year
             report = fees_report(session, sitting, year)
+            paid_fen = paid_by_school(session)
+            owed_year = owed_in_year(session, year)
+            issued = schools_with_certificates(session, sitting)
     except UnknownSittingError as exc:
         fail(str(exc))
+
+    def flagged(payer: str) -> bool:
+        """Certificates issued while the school has not paid what it owes for the year."""
+        return payer in issued and paid_fen.get(payer, 0) < owed_year.get(payer, 0)
+
     if as_json:
         out.print_json(
             data={
@@ -56,6 +74,8 @@ def show(sitting: str, as_json: bool = typer.Option(False, "--json")) -> None:
                         "billed": fen_to_yuan(r.billed_fen),
                         "standard": fen_to_yuan(r.standard_fen),
                         "difference": fen_to_yuan(r.difference_fen),
+                        "paid": fen_to_yuan(paid_fen.get(r.payer, 0)),
+                        "issued_unpaid": flagged(r.payer),
                     }
                     for r in report
                 ],
@@ -63,7 +83,7 @@ def show(sitting: str, as_json: bool = typer.Option(False, "--json")) -> None:
         )
         return
     table = RichTable(title=f"fees for {sitting} (yuan; + top-up owed, - refund due)")
-    for name in ("school", "province", "candidates", "billed", "at standard", "多退少补"):
+    for name in ("school", "province", "candidates", "billed", "at standard", "多退少补", "paid"):
         table.add_column(name, justify="right" if name not in ("school", "province") else "left")
     for r in report:
         diff = r.difference_fen
@@ -74,11 +94,30 @@ def show(sitting: str, as_json: bool = typer.Option(False, "--json")) -> None:
             fen_to_yuan(r.billed_fen),
             fen_to_yuan(r.standard_fen),
             ("+" if diff > 0 else "") + fen_to_yuan(diff) if diff else "0.00",
+            fen_to_yuan(paid_fen.get(r.payer, 0))
+            + (" [red]issued, unpaid[/]" if flagged(r.payer) else ""),
         )
     out.print(table)
     total = sum(r.billed_fen for r in report)
     candidates = sum(r.candidates for r in report)
     out.print(f"total billed: {fen_to_yuan(total)} yuan for {candidates} candidates")
+
+
+@app.command("paid")
+def paid(
+    school: str,
+    amount: str = typer.Argument(..., help="Yuan received."),
+    note: str = typer.Option("", help="Bank reference."),
+    as_of: str | None = typer.Option(None, help=AS_OF_HELP),
+) -> None:
+    """Record a transfer received from a school (公对公汇款)."""
+    try:
+        fen = yuan_to_fen(amount)
+        with session_scope() as session:
+            record_payment(session, school, fen, parse_as_of(as_of), note)
+    except FeeError as exc:
+        fail(str(exc))
+    out.print(f"{school}: {fen_to_yuan(fen)} yuan received")
 
 
 @app.command("standard")
