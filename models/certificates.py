@@ -34,7 +34,7 @@ from models.domain import Level, StageCode
 from models.publicity import result_owner
 from models.registration import Registration
 from models.schools import School
-from models.scores import Score, unresolved_reviews
+from models.scores import Score
 from models.sittings import Sitting
 
 ISSUER_ID = "https://www.hotmatrix.cn"
@@ -226,7 +226,8 @@ def sign(
 ) -> list[tuple[str, str]]:
     """Sign the party's batches (the organiser: every school's; a school: its own).
 
-    Refused before the publicity window has passed, and for a school with reviews open.
+    Refused before the publicity window has passed. A review resolved later that changes
+    the batch voids the signature (it covers the batch's digest).
     Returns (school, batch digest) per signature made.
     """
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -243,14 +244,9 @@ def sign(
                 f"{party} has no passing candidates in {sitting.code}, or is not a school"
             )
         batches = {party: batches[party]}
-    open_reviews = unresolved_reviews(session, sitting.code)
     keys = trusted_keys(session)
     signed = []
     for school, batch in batches.items():
-        if open_reviews.get(school):
-            raise CertificateError(
-                f"{school} has review requests still open: resolve them before signing"
-            )
         try:
             signature = sign_batch(batch, party, private_key, as_of, keys)
         except SignatureError as exc:
@@ -349,15 +345,14 @@ def certificates_condition(session: Session, sitting: Sitting, as_of: datetime) 
         if not lacking:
             continue
         check = check_batch_signatures(batch, _signatures(session, sitting.code, school), keys)
-        signed = {p for p in (ORGANISER, school) if p in check.valid}
         unsigned = [
-            ("培训评价组织" if p == ORGANISER else "学校")
-            for p in (ORGANISER, school)
-            if p not in signed
+            "培训评价组织" if party == ORGANISER else "学校"
+            for party in (ORGANISER, school)
+            if party not in check.valid
         ]
-        what = f"{lacking} passing candidate(s) without an e-certificate"
+        what = f"{lacking} 名合格考生尚未生成电子证书"
         if unsigned:
-            what += f" (not yet signed by: {'、'.join(unsigned)})"
+            what += f"（待签发：{'、'.join(unsigned)}）"
         missing.append(Missing(school, what))
     return Condition(met=not missing, missing=missing)
 

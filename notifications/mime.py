@@ -19,6 +19,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr, getaddresses
+from functools import lru_cache
 from typing import Protocol
 from urllib.parse import quote
 
@@ -82,19 +83,17 @@ def encoded_words(text: str) -> list[str]:
     Characters are never split; whitespace between adjacent encoded words is ignored by
     readers, so the words may be folded onto separate lines.
     """
+    data = text.encode("utf-8")
     words: list[str] = []
-    chunk: list[bytes] = []
-    size = 0
-    for char in text:
-        encoded = char.encode("utf-8")
-        if size + len(encoded) > _CHUNK_BYTES:
-            words.append(_word(b"".join(chunk)))
-            chunk, size = [], 0
-        chunk.append(encoded)
-        size += len(encoded)
-    if chunk or not words:
-        words.append(_word(b"".join(chunk)))
-    return words
+    start = 0
+    while True:
+        end = min(start + _CHUNK_BYTES, len(data))
+        while end < len(data) and data[end] & 0xC0 == 0x80:  # inside a character: back off
+            end -= 1
+        words.append(_word(data[start:end]))
+        if end >= len(data):
+            return words
+        start = end
 
 
 def _word(data: bytes) -> str:
@@ -133,9 +132,19 @@ def _one_line(name: str, value: str) -> str:
     return value
 
 
+@lru_cache(maxsize=1024)
+def parse_address(value: str) -> tuple[str, str]:
+    """(display name, addr-spec) of a header value holding exactly one address."""
+    pairs = getaddresses([_one_line("address", value)])
+    if len(pairs) != 1 or not pairs[0][1]:
+        raise ValueError("expected exactly one address")
+    return pairs[0]
+
+
+@lru_cache(maxsize=256)
 def address_header(name: str, value: str) -> str:
     """``To``/``Cc``/``From`` for one address, the display name RFC 2047 encoded if needed."""
-    [(display, addr)] = getaddresses([_one_line(name, value)])
+    display, addr = parse_address(value)
     if not display:
         return f"{name}: {addr}"
     if display.isascii() and "=?" not in display:
@@ -188,6 +197,11 @@ def _multipart(subtype: str, parts: list[bytes]) -> tuple[str, bytes]:
     return f'multipart/{subtype};\r\n boundary="{boundary}"', body
 
 
+@lru_cache(maxsize=16)
+def _date_header(timestamp: int) -> str:
+    return f"Date: {format_datetime(datetime.fromtimestamp(timestamp, SHANGHAI))}"
+
+
 def mime_bytes(row: MailContent, mail_from: str, *, date: datetime | None = None) -> bytes:
     """The message for ``row`` as sent: from ``mail_from``, dated ``date`` (default: when
     queued), shown in Beijing time."""
@@ -216,7 +230,7 @@ def mime_bytes(row: MailContent, mail_from: str, *, date: datetime | None = None
         headers.append(address_header("Cc", row.cc_addr))
     headers += [
         unstructured_header("Subject", row.subject),
-        f"Date: {format_datetime((date or row.queued_at).astimezone(SHANGHAI))}",
+        _date_header(int((date or row.queued_at).timestamp())),
         f"Message-ID: {_one_line('Message-ID', row.message_id)}",
         "MIME-Version: 1.0",
         f"Content-Type: {content_type}",
@@ -226,13 +240,13 @@ def mime_bytes(row: MailContent, mail_from: str, *, date: datetime | None = None
 
 def envelope_recipients(row: MailContent) -> list[str]:
     """The addresses to give the server in RCPT TO: the To and Cc addr-specs."""
-    headers = [row.to_addr] if not row.cc_addr else [row.to_addr, row.cc_addr]
-    return [addr for _name, addr in getaddresses(headers)]
+    to = parse_address(row.to_addr)[1]
+    return [to, parse_address(row.cc_addr)[1]] if row.cc_addr else [to]
 
 
 def envelope_sender(mail_from: str) -> str:
     """The address to give the server in MAIL FROM."""
-    return getaddresses([mail_from])[0][1]
+    return parse_address(mail_from)[1]
 
 
 def build_mime(row: MailContent, mail_from: str, *, date: datetime | None = None) -> EmailMessage:

@@ -64,3 +64,47 @@ def mail_sink(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator["Mail
         monkeypatch.setenv("EXAMFLOW_SMTP_SECURITY", "none")
         monkeypatch.setenv("EXAMFLOW_OPS_EMAIL", "ops@organiser.example.cn")
         yield sink
+
+
+@pytest.fixture
+def scored(register_loaded: Path) -> dict[str, str]:
+    """2024-1: P3 has 3 candidates (甲2 absent; 甲0 59, 甲1 88), P1 has 乙 (60), N1 borrows
+    P3 for 丙 (75); arranged, attendance and scores recorded. Returns ticket by name."""
+    from sqlmodel import col, select
+
+    from examflow.db import session_scope
+    from examflow.synthetic import write_csv
+    from models.arrangement import SeatAssignment
+    from models.registration import Registration
+    from tests.cli import run
+    from tests.helpers import OPEN, new_id, reg_file
+
+    assert run("sites", "agree", "P3", "N1", "2024-1").exit_code == 0
+    rows = [["P3", f"甲{i}", new_id(), "初级", ""] for i in range(3)]
+    rows += [["P1", "乙", new_id(), "中级", ""], ["N1", "丙", new_id(), "初级", "P3"]]
+    assert (
+        run("register", "2024-1", str(reg_file(register_loaded, rows)), "--as-of", OPEN).exit_code
+        == 0
+    )
+    assert run("arrange", "2024-1", "--as-of", "2024-05-06T23:00").exit_code == 0
+    with session_scope() as session:
+        tickets = dict(
+            session.exec(
+                select(Registration.name, SeatAssignment.ticket_number).join(
+                    SeatAssignment, col(SeatAssignment.registration_id) == col(Registration.id)
+                )
+            ).all()
+        )
+    sheet = [[t, "缺考" if name == "甲2" else "出席"] for name, t in tickets.items()]
+    write_csv(register_loaded / "att.csv", ["准考证号", "出勤"], sheet)
+    assert run("attendance", "2024-1", str(register_loaded / "att.csv")).exit_code == 0
+    scores = [
+        [tickets["甲0"], "59"],
+        [tickets["甲1"], "88"],
+        [tickets["乙"], "60"],
+        [tickets["丙"], "75"],
+    ]
+    write_csv(register_loaded / "scores.csv", ["准考证号", "成绩"], scores)
+    result = run("scores", "import", "2024-1", str(register_loaded / "scores.csv"))
+    assert result.exit_code == 0, result.output
+    return tickets

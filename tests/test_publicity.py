@@ -3,58 +3,21 @@
 from datetime import datetime
 from pathlib import Path
 
-import pytest
-from sqlmodel import col, select
+from sqlmodel import select
 
 from examflow.db import session_scope
 from examflow.synthetic import write_csv
-from models.arrangement import SeatAssignment
 from models.domain import SHANGHAI, StageCode, StageState
-from models.registration import Registration
 from models.scores import Score, publish
 from models.sittings import get_sitting
 from models.stages import evaluate_stage
 from notifications.sink import MailSink
 from tests.cli import run
-from tests.helpers import OPEN, new_id, reg_file
+from tests.helpers import new_id
 from tests.mailbox import received, text_of
 
 LAST_SECOND = "2024-05-31T23:59:59"
 FIRST_SECOND_AFTER = "2024-06-01T00:00:00"
-
-
-@pytest.fixture
-def scored(register_loaded: Path) -> dict[str, str]:
-    """P3 has 3 candidates (one absent), P1 has 1, N1 borrows P3 with 1; scores imported."""
-    assert run("sites", "agree", "P3", "N1", "2024-1").exit_code == 0
-    rows = [["P3", f"甲{i}", new_id(), "初级", ""] for i in range(3)]
-    rows += [["P1", "乙", new_id(), "中级", ""], ["N1", "丙", new_id(), "初级", "P3"]]
-    assert (
-        run("register", "2024-1", str(reg_file(register_loaded, rows)), "--as-of", OPEN).exit_code
-        == 0
-    )
-    assert run("arrange", "2024-1", "--as-of", "2024-05-06T23:00").exit_code == 0
-    with session_scope() as session:
-        tickets = dict(
-            session.exec(
-                select(Registration.name, SeatAssignment.ticket_number).join(
-                    SeatAssignment, col(SeatAssignment.registration_id) == col(Registration.id)
-                )
-            ).all()
-        )
-    sheet = [[t, "缺考" if name == "甲2" else "出席"] for name, t in tickets.items()]
-    write_csv(register_loaded / "att.csv", ["准考证号", "出勤"], sheet)
-    assert run("attendance", "2024-1", str(register_loaded / "att.csv")).exit_code == 0
-    scores = [
-        [tickets["甲0"], "59"],
-        [tickets["甲1"], "88"],
-        [tickets["乙"], "60"],
-        [tickets["丙"], "75"],
-    ]
-    write_csv(register_loaded / "scores.csv", ["准考证号", "成绩"], scores)
-    result = run("scores", "import", "2024-1", str(register_loaded / "scores.csv"))
-    assert result.exit_code == 0, result.output
-    return tickets
 
 
 def test_absent_candidates_get_no_score(register_loaded: Path, scored: dict[str, str]) -> None:

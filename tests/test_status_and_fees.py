@@ -108,6 +108,8 @@ def test_fees_use_advance_defaults_then_show_refund_or_top_up(register_loaded: P
         "billed": "740.00",
         "standard": "740.00",
         "difference": "0.00",
+        "paid": "0.00",
+        "issued_unpaid": False,
     }
     # 北京 publishes 初级 300 (refund 80) and 中级 400 (top-up 40) for 2024
     assert run("fees", "standard", "北京市", "初级", "300", "--year", "2024").exit_code == 0
