@@ -19,6 +19,7 @@ from sqlmodel import col, select
 from deployments.plan import PlannedRun, plan_checkpoints
 from examflow.console import out
 from examflow.db import session_scope
+from examflow.demo_results import Signers, file_demo_review, record_scores, resolve_demo_reviews
 from examflow.settings import get_settings
 from examflow.synthetic import (
     REGISTRATION_HEADER,
@@ -140,8 +141,29 @@ def record_demo_attendance(sites: set[str], when: datetime) -> None:
             record_attendance(session, SITTING, Table(rows=rows, warnings=[]), when)
 
 
-def catch_up(stage: StageCode, when: datetime) -> list[str]:
+def prepare_results(run: PlannedRun, signers: Signers, sites: list[str]) -> None:
+    """What happens outside examflow before a checkpoint: attendance sheets, marking,
+    a school's review request, and the parties' signatures (one school lags)."""
+    if run.stage is StageCode.exam and run.checkpoint is Checkpoint.close:
+        record_demo_attendance(set(sites) - set(LAGGARDS[StageCode.exam]), ATTENDANCE_AT)
+    if run.stage is StageCode.publicity and run.checkpoint is Checkpoint.open:
+        record_scores(SITTING, run.at - timedelta(days=2))
+    if run.stage is StageCode.publicity and run.checkpoint is Checkpoint.remind:
+        file_demo_review(SITTING, run.at + timedelta(hours=2))
+    if run.stage is StageCode.certificates and run.checkpoint is Checkpoint.open:
+        signers.sign_all(
+            SITTING, run.at - timedelta(hours=8), except_schools=(signers.laggard(SITTING),)
+        )
+
+
+def catch_up(stage: StageCode, when: datetime, signers: Signers) -> list[str]:
     """Ops chase the laggards of ``stage``: what they lacked is recorded now."""
+    if stage is StageCode.publicity:
+        return resolve_demo_reviews(SITTING, when)
+    if stage is StageCode.certificates:
+        laggard = signers.laggard(SITTING)
+        signers.sign_all(SITTING, when)
+        return [f"{laggard}'s signature"]
     laggards = LAGGARDS.get(stage, ())
     if stage is StageCode.exam:
         record_demo_attendance(set(laggards), when)
@@ -170,17 +192,17 @@ def run_demo() -> list[DemoRow]:
     prepare_register(schools)
     spec = parse_calendar(CALENDAR.read_text(encoding="utf-8")).sitting(SITTING)
     rows: list[DemoRow] = []
+    signers = Signers()
     for run in plan_checkpoints(spec):
         record_punctual_facts(sites, run.at)
-        if run.stage is StageCode.exam and run.checkpoint is Checkpoint.close:
-            record_demo_attendance(set(sites) - set(LAGGARDS[StageCode.exam]), ATTENDANCE_AT)
+        prepare_results(run, signers, sites)
         row = run_checkpoint(run, run.at)
         rows.append(row)
-        if row.state == "Stalled" and run.checkpoint is Checkpoint.close and run.stage in LAGGARDS:
+        if row.state == "Stalled" and run.checkpoint is Checkpoint.close:
             fixed_at = run.at + timedelta(hours=3)
-            chased = catch_up(run.stage, fixed_at)
+            chased = catch_up(run.stage, fixed_at, signers)
             retry = run_checkpoint(run, fixed_at)
-            retry.note = f"re-triggered after ops recorded {', '.join(chased)}: " + retry.note
+            retry.note = f"re-triggered after {', '.join(chased)}: " + retry.note
             rows.append(retry)
     print_summary(rows)
     return rows

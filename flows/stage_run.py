@@ -36,6 +36,9 @@ def run_stage(
     outcome = evaluate(sitting, stage, checkpoint, moment)
     ids = queue(outcome)
     delivery = deliver(ids)
+    if delivery.sent and stage is StageCode.publicity:
+        # telling every school is part of this stage's condition: judge it after the mail
+        outcome = evaluate(sitting, stage, checkpoint, moment)
     publish_progress(outcome, delivery)
     result = CheckpointResult(
         state="",

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from pydantic import BaseModel
-from sqlmodel import Session, col, select
+from sqlalchemy import func
+from sqlmodel import Session, select
 
 from models.condition import ORGANISER
 from models.domain import SHANGHAI, STAGE_LABELS_ZH, Checkpoint, StageCode, StageState
@@ -22,6 +23,8 @@ from models.sittings import Sitting
 from models.stages import StageReport, active_sites, evaluate_stage, site_readiness
 
 OPS = "ops"
+# stages whose parties are schools (a social candidate counts under the site that hosts them)
+SCHOOL_STAGES = (StageCode.registration, StageCode.publicity, StageCode.certificates)
 SIGN_HINT = (
     "请使用学校签发密钥签发本校证书批次：examflow sign <考次> --party <学校代码> --key <密钥文件>"
 )
@@ -94,18 +97,14 @@ def evaluate_checkpoint(
     report: StageReport = evaluate_stage(session, sitting, stage, as_of)
     names = _names(session)
     names[ORGANISER] = "培训评价组织"
-    if stage is StageCode.registration:
+    if stage in SCHOOL_STAGES:
+        owner = func.coalesce(Registration.school_code, Registration.site_code)
         kind = "schools"
-        total = len(
-            set(
-                session.exec(
-                    select(Registration.school_code).where(
-                        Registration.sitting_code == sitting.code,
-                        col(Registration.school_code).is_not(None),
-                    )
-                )
+        total = session.exec(
+            select(func.count(func.distinct(owner))).where(
+                Registration.sitting_code == sitting.code
             )
-        )
+        ).one()
     else:
         kind, total = "sites", len(active_sites(session, sitting.code))
     return CheckpointOutcome(
