@@ -33,7 +33,8 @@ def test_plan_puts_checkpoints_on_the_calendar_dates_in_shanghai_time() -> None:
     assert (StageCode.registration, Checkpoint.remind, at(2024, 5, 28, 9)) in runs  # deadline day
     assert (StageCode.registration, Checkpoint.close, at(2024, 5, 29, 0, 5)) in runs
     assert (StageCode.exam, Checkpoint.open, at(2024, 6, 15, 9)) in runs  # the day before
-    assert not any(r[0] is StageCode.certificates for r in runs)  # not tracked yet
+    assert (StageCode.publicity, Checkpoint.open, at(2024, 6, 27, 9)) in runs
+    assert (StageCode.certificates, Checkpoint.close, at(2025, 1, 1, 0, 5)) in runs
     assert len(runs) == len(plan_checkpoints(spec))
 
 
