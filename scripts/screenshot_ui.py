@@ -150,9 +150,19 @@ class Stack:
 @contextmanager
 def demo_stack(home: Path) -> Iterator[Stack]:
     """`examflow up --demo` in its own process group, stopped on exit."""
-    port, smtp_port = free_port(), free_port()
+    port, smtp_port, materials_port = free_port(), free_port(), free_port()
     log = home / "examflow-up.log"
-    command = [examflow_cli(), "up", "--demo", "--port", str(port), "--smtp-port", str(smtp_port)]
+    command = [
+        examflow_cli(),
+        "up",
+        "--demo",
+        "--port",
+        str(port),
+        "--smtp-port",
+        str(smtp_port),
+        "--materials-port",
+        str(materials_port),
+    ]
     with log.open("wb") as sink:
         process = subprocess.Popen(
             command,
