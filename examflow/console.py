@@ -7,6 +7,7 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from models.domain import SHANGHAI
@@ -32,7 +33,8 @@ class ShowByDefault(TyperGroup):
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}")
+    # Messages quote what users typed or uploaded: '[/x]' must print, not be read as markup.
+    err.print(f"[red]error:[/red] {escape(message)}")
     raise typer.Exit(code)
 
 
@@ -62,12 +64,12 @@ def read_upload(path: Path, columns: tuple[Column, ...]) -> tuple[Table, str]:
     except TableError as exc:
         fail(f"{path.name}: {exc}")
     for warning in table.warnings:
-        err.print(f"[yellow]warning:[/yellow] {warning}")
+        err.print(f"[yellow]warning:[/yellow] {escape(warning)}")
     return table, hashlib.sha256(data).hexdigest()
 
 
 def report_rejection(source: str, exc: RejectedFileError) -> NoReturn:
-    err.print(f"[red]{source}: {len(exc.problems)} problem(s); nothing was stored[/red]")
+    err.print(f"[red]{escape(source)}: {len(exc.problems)} problem(s); nothing was stored[/red]")
     for problem in exc.problems:
-        err.print(f"  {problem}")
+        err.print(f"  {escape(str(problem))}")
     raise typer.Exit(1)

@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import Index, bindparam, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from models.bulk import bulk_insert, dbapi_value
@@ -41,6 +41,7 @@ class SeatAssignmentBase(SQLModel):
 
 
 class SeatAssignment(SeatAssignmentBase, table=True):
+    __table_args__ = (Index("ix_seatassignment_sitting_site", "sitting_code", "site_code"),)
     id: int | None = Field(default=None, primary_key=True)
     arranged_at: datetime
 

@@ -135,6 +135,7 @@ class Stack:
     log: Path
     port: int
     smtp_port: int
+    materials_port: int
 
     @property
     def api_url(self) -> str:
@@ -173,7 +174,7 @@ def demo_stack(home: Path) -> Iterator[Stack]:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so that we can stop all of it
         )
-    stack = Stack(process, log, port, smtp_port)
+    stack = Stack(process, log, port, smtp_port, materials_port)
     try:
         yield stack
     except BaseException:
@@ -216,7 +217,7 @@ def stop_stack(stack: Stack, strict: bool = True) -> None:
         time.sleep(2)
         _signal_group(pgid, signal.SIGKILL)
     try:
-        wait_ports_closed((stack.port, stack.smtp_port), timeout=15)
+        wait_ports_closed((stack.port, stack.smtp_port, stack.materials_port), timeout=15)
     except ScreenshotError as exc:
         if strict:
             raise

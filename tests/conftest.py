@@ -2,10 +2,13 @@
 
 import os
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
+from tests import pg
 
 if TYPE_CHECKING:
     from notifications.sink import MailSink
@@ -19,10 +22,15 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A fresh examflow home (var/) with its own database file."""
+    """A fresh examflow home (var/) with its own database file; with EXAMFLOW_TEST_POSTGRES_URL
+    set, its own fresh PostgreSQL database instead (tests/pg.py)."""
     monkeypatch.setenv("EXAMFLOW_HOME", str(tmp_path / "var"))
     monkeypatch.delenv("EXAMFLOW_DATABASE_URL", raising=False)
-    yield tmp_path / "var"
+    with ExitStack() as stack:
+        if postgres_url := os.environ.get(pg.POSTGRES_ENV):
+            url = stack.enter_context(pg.app_database(postgres_url))
+            monkeypatch.setenv("EXAMFLOW_DATABASE_URL", url)
+        yield tmp_path / "var"
 
 
 @pytest.fixture
@@ -41,15 +49,27 @@ def register_loaded(home: Path, tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def prefect_server() -> Iterator[None]:
-    """One real Prefect test server for the session (flow runs, states, artifacts)."""
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """One real Prefect test server for the session (flow runs, states, artifacts); with
+    EXAMFLOW_TEST_PREFECT_PG_URL set, a `prefect server start` on PostgreSQL (tests/pg.py)."""
+    from prefect.context import _temporary_global_settings_context, get_settings_context
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        temporary_settings,
+    )
     from prefect.testing.utilities import prefect_test_harness
 
-    with (
-        prefect_test_harness(server_startup_timeout=60),
-        temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
-    ):
+    with ExitStack() as stack:
+        if prefect_pg_url := os.environ.get(pg.PREFECT_PG_ENV):
+            home = tmp_path_factory.mktemp("prefect-server")
+            api_url = stack.enter_context(pg.prefect_server_on_postgres(prefect_pg_url, home))
+            stack.enter_context(temporary_settings({PREFECT_API_URL: api_url}))
+            # as the harness does: threads that start with a fresh context see this server too
+            stack.enter_context(_temporary_global_settings_context(get_settings_context()))
+        else:
+            stack.enter_context(prefect_test_harness(server_startup_timeout=60))
+        stack.enter_context(temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}))
         yield
 
 

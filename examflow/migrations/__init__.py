@@ -1,0 +1,1 @@
+"""Alembic migration environment for examflow's database (see ``examflow.migrate``)."""
