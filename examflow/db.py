@@ -1,4 +1,4 @@
-"""Database wiring: one engine per URL, created on first use with every table."""
+"""Database wiring: one engine per URL; its schema is checked (migrated) on first use."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -8,8 +8,9 @@ from typing import Any
 
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
 
+from examflow.migrate import ensure_schema
 from examflow.settings import get_settings
 from models import all_tables
 
@@ -38,7 +39,7 @@ def engine_for(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     all_tables()
-    SQLModel.metadata.create_all(engine)
+    ensure_schema(engine)
     return engine
 
 

@@ -30,14 +30,24 @@ class FeeError(ValueError):
     pass
 
 
+MAX_YUAN = 10**12  # far above any fee or transfer; keeps fen inside a 64-bit integer column
+
+
 def yuan_to_fen(amount: str | Decimal | int) -> int:
     """Parse an amount in yuan (up to 2 decimals) into fen; FeeError if not one."""
     try:
         value = Decimal(str(amount).strip().replace(",", ""))
     except InvalidOperation as exc:
         raise FeeError(f"{amount!r} is not an amount in yuan") from exc
-    if not value.is_finite() or value < 0 or value != value.quantize(Decimal("0.01")):
-        raise FeeError(f"{amount!r} is not an amount in yuan (>= 0, at most 2 decimals)")
+    # Bounded before quantize, which raises InvalidOperation past 28 digits (1e30).
+    if (
+        not value.is_finite()
+        or not 0 <= value <= MAX_YUAN
+        or value != value.quantize(Decimal("0.01"))
+    ):
+        raise FeeError(
+            f"{amount!r} is not an amount in yuan (0 to {MAX_YUAN:,}, at most 2 decimals)"
+        )
     return int(value * 100)
 
 

@@ -93,7 +93,8 @@ def parse_count(value: str) -> int | None:
     v = value.strip().replace(",", "")
     if v.endswith(".0"):
         v = v[:-2]
-    return int(v) if v.isdigit() else None
+    # isdecimal, not isdigit: int() refuses digits such as '²'. 18 digits fit an SQL BIGINT.
+    return int(v) if v.isdecimal() and len(v) <= 18 else None
 
 
 def valid_email(value: str) -> bool:

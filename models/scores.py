@@ -159,7 +159,8 @@ def import_scores(session: Session, sitting: Sitting, table: Table, as_of: datet
     for row, v in table.rows:
         number = _ticket_of(row, v, by_id, as_of, problems)
         raw = v["score"].strip().removesuffix(".0")
-        score = int(raw) if raw.isdigit() and int(raw) <= MAX_SCORE else None
+        # isdecimal, not isdigit: int() refuses '²' and more than 4300 digits.
+        score = int(raw) if raw.isdecimal() and len(raw) <= 6 and int(raw) <= MAX_SCORE else None
         if score is None:
             problems.append(
                 RowProblem(

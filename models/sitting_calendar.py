@@ -246,6 +246,8 @@ def parse_calendar(text: str) -> CalendarSpec:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise CalendarError([f"not valid TOML: {exc}"]) from exc
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise CalendarError(["not valid TOML: arrays or tables nested too deeply"]) from None
     problems: list[str] = []
     sittings_raw = raw.get("sittings")
     if not isinstance(sittings_raw, list) or not sittings_raw:

@@ -29,6 +29,8 @@ from openpyxl.utils import get_column_letter
 MAX_BYTES = 64 * 1024 * 1024
 MAX_ROWS = 1_000_000
 HEADER_SEARCH_ROWS = 10  # how far down a title block may push the header row
+_LETTERED_COLUMNS = 18278  # A … ZZZ: openpyxl has no letters for columns beyond
+_SHOWN_CHARS = 60  # of one header cell quoted in a message
 _XLSX_MAGIC = b"PK\x03\x04"
 _XLS_MAGIC = b"\xd0\xcf\x11\xe0"
 _DELIMITERS = ",\t;"
@@ -308,19 +310,30 @@ def _build_table(
     return Table(rows, warnings)
 
 
+def _column_ref(index: int) -> str:
+    """The column as the spreadsheet names it ('B' for index 1); CSVs may run past ZZZ."""
+    return get_column_letter(index + 1) if index < _LETTERED_COLUMNS else f"#{index + 1}"
+
+
+def _listed(items: list[str], limit: int = 10) -> str:
+    """The first ``limit`` items, comma-separated: a binary file's 'header' can be megabytes."""
+    more = f", … ({len(items)} in all)" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
+
+
 def _check_header(header: _Header, columns: Sequence[Column], warnings: list[str]) -> None:
     cells, positions = header.cells, header.positions
     by_key = {column.key: column for column in columns}
     missing = [_display_name(c) for c in columns if c.required and c.key not in positions]
     if missing:
-        found = " | ".join(cell.strip() for cell in cells if cell.strip())
+        found = " | ".join(cell.strip()[:_SHOWN_CHARS] for cell in cells[:20] if cell.strip())
         raise TableError(
             f"missing required column(s) {', '.join(missing)} "
-            f"(header row {header.number} reads: {found})"
+            f"(header row {header.number} reads: {found}{' | …' if len(cells) > 20 else ''})"
         )
     duplicated = [
         f"{_display_name(by_key[key])} is in columns "
-        + " and ".join(f"{get_column_letter(i + 1)} “{cells[i].strip()}”" for i in indexes)
+        + " and ".join(f"{_column_ref(i)} “{cells[i].strip()}”" for i in indexes)
         for key, indexes in positions.items()
         if len(indexes) > 1
     ]
@@ -328,12 +341,12 @@ def _check_header(header: _Header, columns: Sequence[Column], warnings: list[str
         raise TableError(f"{'; '.join(duplicated)}; keep only one of each")
     used = {indexes[0] for indexes in positions.values()}
     extras = [
-        f"{get_column_letter(i + 1)} “{cell.strip()}”"
+        f"{_column_ref(i)} “{cell.strip()[:_SHOWN_CHARS]}”"
         for i, cell in enumerate(cells)
         if cell.strip() and i not in used
     ]
     if extras:
-        warnings.append(f"ignored column(s) not used here: {', '.join(extras)}")
+        warnings.append(f"ignored column(s) not used here: {_listed(extras)}")
 
 
 def _read_rows(

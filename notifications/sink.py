@@ -54,8 +54,10 @@ class _SinkHandler:
         fail_first: int,
         fail_on: Literal["rcpt", "data"],
         refuse_recipients: Collection[str],
+        delay: float = 0.0,
     ) -> None:
         self.mail_dir = mail_dir
+        self.delay = delay
         self.fail_first = fail_first
         self.fail_on = fail_on
         self.refuse = {address.lower() for address in refuse_recipients}
@@ -84,6 +86,8 @@ class _SinkHandler:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.fail_on == "data" and self._defer():
             return "421 try later"
+        if self.delay:  # a slow server: lets tests kill a sender mid-fan-out
+            await asyncio.sleep(self.delay)
         data: bytes = envelope.original_content or b""
         self.store(data)
         with self.lock:
@@ -136,11 +140,12 @@ class MailSink:
         fail_first: int = 0,
         fail_on: Literal["rcpt", "data"] = "rcpt",
         refuse_recipients: Collection[str] = (),
+        delay: float = 0.0,
         ssl_context: ssl.SSLContext | None = None,
         **smtp_kwargs: Any,
     ) -> None:
         self.mail_dir = Path(mail_dir)
-        self.handler = _SinkHandler(self.mail_dir, fail_first, fail_on, refuse_recipients)
+        self.handler = _SinkHandler(self.mail_dir, fail_first, fail_on, refuse_recipients, delay)
         self._requested_port = port
         self._ssl_context = ssl_context
         self._smtp_kwargs = smtp_kwargs
@@ -205,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--port", type=int, default=8025, help="port (0: any free port)")
     parser.add_argument("--dir", default="var/mail", help="folder for the .eml files")
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds per message (tests)")
     args = parser.parse_args(argv)
 
     stop = threading.Event()
@@ -214,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    with MailSink(args.dir, args.port) as sink:
+    with MailSink(args.dir, args.port, delay=args.delay) as sink:
         print(f"listening on {sink.host}:{sink.port}, storing in {sink.mail_dir}", flush=True)
         while not stop.wait(0.5):
             pass

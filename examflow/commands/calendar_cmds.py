@@ -4,6 +4,7 @@ from datetime import datetime
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table as RichTable
 
 from examflow.console import AS_OF_HELP, err, fail, out, parse_as_of
@@ -17,21 +18,25 @@ app = typer.Typer(help="Sitting calendars (TOML): check and load.", no_args_is_h
 
 def read_calendar(path: Path) -> CalendarSpec:
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        data = path.read_bytes()
+    except OSError as exc:
         fail(f"cannot read {path}: {exc}")
     try:
-        return parse_calendar(text)
+        return parse_calendar(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:  # TOML is UTF-8 by definition
+        problems = [f"not valid TOML: not UTF-8 (byte {exc.start + 1} is 0x{data[exc.start]:02X})"]
     except CalendarError as exc:
-        err.print(f"[red]{path}: {len(exc.problems)} problem(s)[/red]")
-        for problem in exc.problems:
-            err.print(f"  {problem}")
-        raise typer.Exit(1) from None
+        problems = exc.problems
+    # Problems quote keys and values from the file: print them as text, not as markup.
+    err.print(f"[red]{escape(str(path))}: {len(problems)} problem(s)[/red]")
+    for problem in problems:
+        err.print(f"  {escape(problem)}")
+    raise typer.Exit(1)
 
 
 def print_calendar(calendar: CalendarSpec) -> None:
     """One column per sitting, one row per date or stage window (dates inclusive)."""
-    table = RichTable(title=f"{calendar.certificate} {calendar.notice}".strip())
+    table = RichTable(title=escape(f"{calendar.certificate} {calendar.notice}".strip()))
     table.add_column("")
     for s in calendar.sittings:
         table.add_column(s.code)

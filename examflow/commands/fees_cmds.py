@@ -1,9 +1,11 @@
 """examflow fees SITTING | fees standard PROVINCE LEVEL AMOUNT"""
 
+from datetime import MAXYEAR, MINYEAR
 from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table as RichTable
 
 from examflow.console import AS_OF_HELP, ShowByDefault, fail, out, parse_as_of, read_upload
@@ -43,6 +45,16 @@ def _level(value: str) -> Level:
     if level is None:
         raise FeeError(f"{value!r} is not 初级, 中级 or 高级")
     return level
+
+
+def _year(value: str | int) -> int:
+    try:
+        number = int(value)
+    except ValueError:  # also for '²' and for more than 4300 digits
+        number = 0
+    if not MINYEAR <= number <= MAXYEAR:
+        raise FeeError(f"year {value!r} is not a year")
+    return number
 
 
 @app.command("show")
@@ -143,7 +155,9 @@ def standard(
     parsed = []
     for e in entries:
         try:
-            y = int(e.get("year") or year or moment.year)
+            if not e["province"].strip():
+                raise FeeError("province is required")
+            y = _year(e.get("year") or year or moment.year)
             parsed.append((e["province"].strip(), _level(e["level"]), y, yuan_to_fen(e["amount"])))
         except (FeeError, ValueError) as exc:
             problems.append(f"row {e['row']}: {exc}" if e["row"] else str(exc))
@@ -153,6 +167,6 @@ def standard(
         with session_scope() as session:
             for prov, lv, y, fen in parsed:
                 what = set_standard(session, prov, lv, y, fen, moment)
-                out.print(f"{prov} {lv} {y}: {fen_to_yuan(fen)} yuan ({what})")
+                out.print(f"{escape(prov)} {lv} {y}: {fen_to_yuan(fen)} yuan ({what})")
     except FeeError as exc:
         fail(str(exc))

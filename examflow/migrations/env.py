@@ -16,24 +16,27 @@ target_metadata = SQLModel.metadata
 config = context.config
 
 
-def _configure(**kwargs: object) -> None:
-    context.configure(target_metadata=target_metadata, compare_type=True, **kwargs)
-
-
 def run_migrations_offline() -> None:
     url = config.get_main_option("sqlalchemy.url")
-    _configure(
+    context.configure(
         url=url,
+        target_metadata=target_metadata,
+        compare_type=True,
+        render_as_batch=bool(url and url.startswith("sqlite")),
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},
-        render_as_batch=bool(url and url.startswith("sqlite")),
     )
     with context.begin_transaction():
         context.run_migrations()
 
 
 def _run_on(connection: Connection) -> None:
-    _configure(connection=connection, render_as_batch=connection.dialect.name == "sqlite")
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        compare_type=True,
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
     with context.begin_transaction():
         context.run_migrations()
 
