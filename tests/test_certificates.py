@@ -118,3 +118,35 @@ def test_paper_requests_are_recorded_once(register_loaded: Path, scored: dict[st
     assert run("certificates", "paper", "2024-1", "P3").exit_code == 0
     assert "(already)" in run("certificates", "paper", "2024-1", "P3").stdout
     assert "paper requested" in run("certificates", "list", "2024-1").stdout
+
+
+def test_a_signature_replayed_on_another_sitting_or_by_an_unregistered_key_is_refused(
+    register_loaded: Path, scored: dict[str, str]
+) -> None:
+    from models.certificates import build_batches, trusted_keys
+    from models.credentials import check_batch_signatures, generate_keypair
+
+    organiser = new_key(register_loaded, "organiser")
+    assert (
+        run(
+            "sign", "2024-1", "--party", "organiser", "--key", str(organiser), "--as-of", AFTER
+        ).exit_code
+        == 0
+    )
+    with session_scope() as session:
+        batch = build_batches(session, get_sitting(session, "2024-1"))["P3"]
+        from models.certificates import _signatures
+
+        (signature,) = _signatures(session, "2024-1", "P3")
+        keys = trusted_keys(session)
+    replayed = batch.model_copy(update={"sitting_code": "2024-2"})
+    check = check_batch_signatures(replayed, [signature], keys)
+    assert "organiser" not in check.valid and check.problems
+    assert "organiser" in check_batch_signatures(batch, [signature], keys).valid
+
+    pem, _ = generate_keypair()
+    stray = register_loaded / "stray.pem"
+    stray.write_bytes(pem)
+    stray.chmod(0o600)
+    refused = run("sign", "2024-1", "--party", "organiser", "--key", str(stray), "--as-of", AFTER)
+    assert refused.exit_code == 1 and "not registered" in refused.stderr

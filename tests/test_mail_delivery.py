@@ -1,5 +1,6 @@
 """Delivering the outbox to a real SMTP server (aiosmtpd on 127.0.0.1) from a real SQLite file."""
 
+import asyncio
 import datetime as dt
 import email
 import ipaddress
@@ -509,3 +510,36 @@ def test_the_sink_runs_as_its_own_process_until_sigterm(db_url: str, tmp_path: P
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
     assert len(list((tmp_path / "m").glob("*.eml"))) == 3
+
+
+class _BreakingSink(MailSink):
+    """Answers 451 or a session-breaking 452 to the first DATA commands, then recovers."""
+
+    def __init__(self, mail_dir: Path, reply: str, failures: int) -> None:
+        super().__init__(mail_dir)
+        self.reply, self.failures, self.answered = reply, failures, 0
+        original = self.handler.handle_DATA
+
+        async def handle_data(server: Any, session: Any, envelope: Any) -> str:
+            if self.answered < self.failures:
+                self.answered += 1
+                if self.reply.startswith("452"):  # the server gives up on this session too
+                    asyncio.get_running_loop().call_later(0.01, server.transport.close)
+                return self.reply
+            return await original(server, session, envelope)
+
+        self.handler.handle_DATA = handle_data  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize(
+    "reply", ["451 4.3.0 local error in processing", "452 4.3.1 insufficient system storage"]
+)
+def test_451_and_a_session_breaking_452_are_retried_on_a_fresh_session(
+    db_url: str, tmp_path: Path, reply: str
+) -> None:
+    ids = queue(db_url, [draft(i) for i in range(10)])
+    with _BreakingSink(tmp_path / "mail", reply, failures=4) as sink:
+        report = deliver_sync(db_url, ids, config(sink.port, connections=2, max_attempts=10))
+        assert len(sink.messages()) == 10
+    assert (report.sent, report.failed, report.pending) == (10, 0, 0)
+    assert {row.status for row in rows(db_url)} == {OutboxStatus.sent}

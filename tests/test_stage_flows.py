@@ -8,6 +8,7 @@ from uuid import UUID
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.sorting import ArtifactSort
 
 from flows.sitting_checkpoint import sitting_checkpoint
 from models.checkpoints import CheckpointResult
@@ -83,7 +84,8 @@ def test_close_stalls_lists_the_site_escalates_once_then_completes_after_the_fac
         assert flow_run.state.is_failed()  # so that the UI's Retry works
         assert flow_run.state.message == "1 of 2 sites: 模考及平台测试已通过 (1)"
         artifacts = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["2024-1-platform-install"]))
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["2024-1-platform-install"])),
+            sort=ArtifactSort.CREATED_DESC,  # the newest version first (ids are random uuid4s)
         )
     assert artifacts, "the progress artifact was not published"
     markdown = str(artifacts[0].data)
@@ -139,3 +141,20 @@ def test_registration_open_mails_every_school_with_its_ics(
     assert "BEGIN:VCALENDAR" in text and "安装考试平台" in text  # a site gets its own stages
     other = school_ics.decode() if isinstance(school_ics, bytes) else str(school_ics)
     assert "报名截止" in other and "安装考试平台" not in other
+
+
+def test_undelivered_mail_never_reads_as_done_and_goes_out_after_the_server_recovers(
+    sitting_with_sites: Path, mail_sink: MailSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port with nothing listening: connection refused
+        s.bind(("127.0.0.1", 0))
+        dead_port = s.getsockname()[1]
+    monkeypatch.setenv("EXAMFLOW_SMTP_PORT", str(dead_port))
+    name, result, _ = checkpoint(StageCode.platform_install, Checkpoint.remind, REMIND)
+    assert name == "MailPending" and result.sent == 0 and result.pending == 1
+    monkeypatch.setenv("EXAMFLOW_SMTP_PORT", str(mail_sink.port))
+    name, result, _ = checkpoint(StageCode.platform_install, Checkpoint.remind, REMIND)
+    assert name == "Open" and result.sent == 1
+    assert len(received(mail_sink.mail_dir)) == 1
