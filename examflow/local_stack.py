@@ -63,6 +63,9 @@ def local_stack(port: int, smtp_port: int, materials_port: int = 8090) -> Iterat
         stdout=log,
         stderr=subprocess.STDOUT,
         env={**os.environ, "PREFECT_API_URL": api_url},
+        # its own session: a terminal's Ctrl-C reaches `examflow up` only, which stops serving
+        # first and the server last (a server that died first left `serve` hanging)
+        start_new_session=True,
     )
     try:
         wait_healthy(api_url, SERVER_START_TIMEOUT_S, server)
