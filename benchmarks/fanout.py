@@ -128,15 +128,20 @@ def fanout(n_sites: int, connections: int) -> None:
         ids, prep_s, state = checkpoint_without_delivery(REMIND, "remind")
         rows = fd.load(db_url, ids)
         prebuilt = [(envelope_recipients(r), mime_bytes(r, fd.MAIL_FROM)) for r in rows]
-        start = time.perf_counter()
-        asyncio.run(fd.raw_send(prebuilt, port, connections))
-        raw_s = time.perf_counter() - start
+
+        def raw_once() -> float:
+            start = time.perf_counter()
+            asyncio.run(fd.raw_send(prebuilt, port, connections))
+            return time.perf_counter() - start
+
         config = SmtpConfig(
             host="127.0.0.1", port=port, mail_from=fd.MAIL_FROM, connections=connections
         )
+        raw_before = raw_once()
         start = time.perf_counter()
         report = asyncio.run(deliver(db_url, ids, config))
         deliver_s = time.perf_counter() - start
+        raw_s = min(raw_before, raw_once())  # the faster raw run: a conservative ratio
     finally:
         sink.terminate()
         sink.wait(timeout=10)

@@ -229,7 +229,9 @@ class CalendarSpec(CalendarHeader):
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "(top level)"
+    # A key from the file may hold a line break or other invisible characters: quote those.
+    parts = (p if isinstance(p, str) and p.isprintable() else repr(p) for p in loc)
+    return ".".join(str(part) for part in parts) or "(top level)"
 
 
 def _format_errors(error: ValidationError, prefix: str) -> list[str]:
@@ -256,8 +258,13 @@ def parse_calendar(text: str) -> CalendarSpec:
     sittings: list[SittingSpec] = []
     seen: dict[str, int] = {}
     for index, item in enumerate(sittings_raw):
-        code = item.get("code") if isinstance(item, dict) else None
-        prefix = f"sitting {code or f'#{index + 1}'}: "
+        if not isinstance(item, dict):
+            problems.append(f"sittings: sitting #{index + 1} is not a table ([[sittings]])")
+            continue
+        code = item.get("code")
+        # Name the sitting by its code when it is one line of text, else by its position.
+        named = isinstance(code, str) and code.isprintable() and code
+        prefix = f"sitting {code if named else f'#{index + 1}'}: "
         if isinstance(code, str) and code in seen:
             problems.append(f"{prefix}code: duplicate sitting code (also sitting #{seen[code]})")
         elif isinstance(code, str):

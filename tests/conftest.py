@@ -52,21 +52,13 @@ def register_loaded(home: Path, tmp_path: Path) -> Path:
 def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """One real Prefect test server for the session (flow runs, states, artifacts); with
     EXAMFLOW_TEST_PREFECT_PG_URL set, a `prefect server start` on PostgreSQL (tests/pg.py)."""
-    from prefect.context import _temporary_global_settings_context, get_settings_context
-    from prefect.settings import (
-        PREFECT_API_URL,
-        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
-        temporary_settings,
-    )
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
     with ExitStack() as stack:
         if prefect_pg_url := os.environ.get(pg.PREFECT_PG_ENV):
             home = tmp_path_factory.mktemp("prefect-server")
-            api_url = stack.enter_context(pg.prefect_server_on_postgres(prefect_pg_url, home))
-            stack.enter_context(temporary_settings({PREFECT_API_URL: api_url}))
-            # as the harness does: threads that start with a fresh context see this server too
-            stack.enter_context(_temporary_global_settings_context(get_settings_context()))
+            stack.enter_context(pg.prefect_server_on_postgres(prefect_pg_url, home))
         else:
             stack.enter_context(prefect_test_harness(server_startup_timeout=60))
         stack.enter_context(temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}))

@@ -84,11 +84,19 @@ def free_port() -> int:
 
 @contextmanager
 def prefect_server_on_postgres(base_url: str, home: Path) -> Iterator[str]:
-    """A real ``prefect server start`` on 127.0.0.1 with a fresh PostgreSQL database; its
-    API URL. ``home`` is the server's PREFECT_HOME (its log goes to ``home/server.log``)."""
+    """A real ``prefect server start`` on 127.0.0.1 with a fresh PostgreSQL database, which
+    this process's flows report to until exit (as ``prefect_test_harness`` does for its
+    SQLite server); yields the API URL. ``home`` is the server's PREFECT_HOME and holds its
+    log, ``server.log``."""
+    from prefect.context import _temporary_global_settings_context, get_settings_context
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    with fresh_database(base_url, prefix=make_url(base_url).database or "prefect") as db_url:
+    with (
+        fresh_database(base_url, prefix=make_url(base_url).database or "prefect") as db_url,
+        (home / "server.log").open("wb") as log,
+    ):
         env = {
             **os.environ,
             "PREFECT_HOME": str(home),
@@ -98,7 +106,6 @@ def prefect_server_on_postgres(base_url: str, home: Path) -> Iterator[str]:
         }
         env.pop("PREFECT_API_URL", None)
         command = [sys.executable, "-m", "prefect", "server", "start", "--no-ui"]
-        log = (home / "server.log").open("wb")
         process = subprocess.Popen(
             [*command, "--host", "127.0.0.1", "--port", str(port)],
             env=env,
@@ -109,7 +116,13 @@ def prefect_server_on_postgres(base_url: str, home: Path) -> Iterator[str]:
         api_url = f"http://127.0.0.1:{port}/api"
         try:
             _wait_healthy(api_url, process, home / "server.log")
-            yield api_url
+            with (
+                temporary_settings({PREFECT_API_URL: api_url}),
+                # threads that start with a fresh context see this server too
+                _temporary_global_settings_context(get_settings_context()),
+            ):
+                yield api_url
+                _drain_prefect_workers()  # logs and events still queued go out first
         finally:
             process.terminate()
             try:
@@ -117,7 +130,28 @@ def prefect_server_on_postgres(base_url: str, home: Path) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-            log.close()
+
+
+def _drain_prefect_workers() -> None:
+    """What ``prefect_test_harness`` does before it stops its server."""
+    import inspect
+
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    async def drain() -> None:
+        try:
+            result = APILogWorker.instance().drain()
+            if inspect.isawaitable(result):
+                await result
+        except RuntimeError:  # the log worker was never started
+            pass
+        result = EventsWorker.drain_all()
+        if inspect.isawaitable(result):
+            await result
+
+    run_coro_as_sync(drain())
 
 
 def _wait_healthy(api_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
