@@ -1,0 +1,143 @@
+"""The Prefect server restarted while a deployment is served: a checkpoint that fell due while
+it was down runs when it is back (Late, then run), once."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from examflow.local_stack import wait_healthy
+from models.domain import SHANGHAI
+from tests.cli import run
+from tests.conftest import CALENDAR
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+@contextmanager
+def prefect_server(env: dict[str, str], port: int, log: Path) -> Iterator[None]:
+    with log.open("ab") as out:
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "prefect",
+                "server",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            wait_healthy(f"http://127.0.0.1:{port}/api", 90, server)
+            yield
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+
+
+def flow_runs(api: str) -> list[dict[str, Any]]:
+    response = httpx.post(f"{api}/flow_runs/filter", json={"limit": 50}, timeout=10)
+    response.raise_for_status()
+    return [r for r in response.json() if r.get("deployment_id")]
+
+
+def state_names(api: str, run_id: str) -> list[str]:
+    response = httpx.get(f"{api}/flow_run_states/", params={"flow_run_id": run_id}, timeout=10)
+    response.raise_for_status()
+    return [s["name"] for s in response.json()]
+
+
+def wait_for(predicate: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+        except httpx.HTTPError:
+            value = None
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_checkpoint_due_while_the_server_was_down_runs_late_once(
+    home: Path, tmp_path: Path
+) -> None:
+    assert run("calendar", "load", str(CALENDAR)).exit_code == 0
+    port = free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "PREFECT_API_URL": api,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "1",
+        "PREFECT_SERVER_SERVICES_LATE_RUNS_LOOP_SECONDS": "1",
+        "PREFECT_SERVER_SERVICES_LATE_RUNS_AFTER_SECONDS": "1",
+        "PREFECT_RUNNER_POLL_FREQUENCY": "4",
+        "EXAMFLOW_HOME": str(home),
+    }
+    log = tmp_path / "server.log"
+    due = datetime.now(SHANGHAI).replace(microsecond=0) + timedelta(seconds=35)
+    with prefect_server(env, port, log):
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "tests.serve_one_off", due.isoformat()],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            scheduled = wait_for(lambda: flow_runs(api), 40, "the scheduled run")
+            assert len(scheduled) == 1 and scheduled[0]["state_type"] == "SCHEDULED"
+        except BaseException:
+            serve.kill()
+            raise
+    try:  # the server is down while the checkpoint falls due
+        time.sleep(max(0.0, (due - datetime.now(SHANGHAI)).total_seconds()) + 5)
+        with prefect_server(env, port, log):
+            finished = wait_for(
+                lambda: [r for r in flow_runs(api) if r["state_type"] in ("COMPLETED", "FAILED")],
+                120,
+                "the late run to finish",
+            )
+            runs = flow_runs(api)
+            names = state_names(api, finished[0]["id"])
+    finally:
+        serve.send_signal(signal.SIGINT)
+        try:
+            serve.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            serve.kill()
+    assert len(runs) == 1  # once
+    assert "Late" in names  # noticed late, then run
+    assert finished[0]["state_name"] == "StageComplete"
