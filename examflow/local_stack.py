@@ -2,11 +2,12 @@
 server, on 127.0.0.1 only."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,45 +42,49 @@ def wait_healthy(api_url: str, timeout: float, server: subprocess.Popen[bytes]) 
 
 
 @contextmanager
+def prefect_server(port: int, env: Mapping[str, str], log_path: Path) -> Iterator[str]:
+    """A `prefect server start` on 127.0.0.1:``port`` until exit; yields its API URL.
+
+    It runs in its own session: a terminal's Ctrl-C reaches examflow only, which stops its
+    own work first and the server last (a server that died first left `serve` hanging).
+    """
+    api_url = f"http://127.0.0.1:{port}/api"
+    command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
+    with log_path.open("ab") as log:
+        server = subprocess.Popen(
+            [*command, "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**env, "PREFECT_API_URL": api_url},
+            start_new_session=True,
+        )
+        try:
+            wait_healthy(api_url, SERVER_START_TIMEOUT_S, server)
+            yield api_url
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
+
+
+@contextmanager
 def local_stack(port: int, smtp_port: int, materials_port: int = 8090) -> Iterator[LocalStack]:
     """Start them, point this process (and its flows) at them, stop them on exit."""
     prepare_prefect_env()
     settings = get_settings()
-    api_url = f"http://127.0.0.1:{port}/api"
     settings.home.mkdir(parents=True, exist_ok=True)
-    log = (settings.home / "prefect-server.log").open("ab")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "prefect",
-            "server",
-            "start",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PREFECT_API_URL": api_url},
-        # its own session: a terminal's Ctrl-C reaches `examflow up` only, which stops serving
-        # first and the server last (a server that died first left `serve` hanging)
-        start_new_session=True,
-    )
-    try:
-        wait_healthy(api_url, SERVER_START_TIMEOUT_S, server)
-        with MailSink(settings.mail_dir, smtp_port) as sink, materials_server(materials_port):
-            os.environ["PREFECT_API_URL"] = api_url
-            os.environ.setdefault("EXAMFLOW_PUBLIC_URL", f"http://127.0.0.1:{materials_port}")
-            os.environ["EXAMFLOW_SMTP_HOST"] = sink.host
-            os.environ["EXAMFLOW_SMTP_PORT"] = str(sink.port)
-            os.environ["EXAMFLOW_SMTP_SECURITY"] = "none"
-            yield LocalStack(api_url, f"http://127.0.0.1:{port}", settings.mail_dir.resolve())
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+    log = settings.home / "prefect-server.log"
+    with (
+        prefect_server(port, os.environ, log) as api_url,
+        MailSink(settings.mail_dir, smtp_port) as sink,
+        materials_server(materials_port),
+    ):
+        os.environ["PREFECT_API_URL"] = api_url
+        os.environ.setdefault("EXAMFLOW_PUBLIC_URL", f"http://127.0.0.1:{materials_port}")
+        os.environ["EXAMFLOW_SMTP_HOST"] = sink.host
+        os.environ["EXAMFLOW_SMTP_PORT"] = str(sink.port)
+        os.environ["EXAMFLOW_SMTP_SECURITY"] = "none"
+        yield LocalStack(api_url, f"http://127.0.0.1:{port}", settings.mail_dir.resolve())

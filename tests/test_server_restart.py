@@ -7,8 +7,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from examflow.local_stack import wait_healthy
+from examflow.local_stack import prefect_server
 from models.domain import SHANGHAI
 from tests.cli import run
 from tests.conftest import CALENDAR
@@ -30,37 +28,6 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
     return port
-
-
-@contextmanager
-def prefect_server(env: dict[str, str], port: int, log: Path) -> Iterator[None]:
-    with log.open("ab") as out:
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "prefect",
-                "server",
-                "start",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            wait_healthy(f"http://127.0.0.1:{port}/api", 90, server)
-            yield
-        finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
 
 
 def flow_runs(api: str) -> list[dict[str, Any]]:
@@ -108,7 +75,7 @@ def test_a_checkpoint_due_while_the_server_was_down_runs_late_once(
     }
     log = tmp_path / "server.log"
     due = datetime.now(SHANGHAI).replace(microsecond=0) + timedelta(seconds=35)
-    with prefect_server(env, port, log):
+    with prefect_server(port, env, log):
         serve = subprocess.Popen(
             [sys.executable, "-m", "tests.serve_one_off", due.isoformat()],
             cwd=ROOT,
@@ -124,7 +91,7 @@ def test_a_checkpoint_due_while_the_server_was_down_runs_late_once(
             raise
     try:  # the server is down while the checkpoint falls due
         time.sleep(max(0.0, (due - datetime.now(SHANGHAI)).total_seconds()) + 5)
-        with prefect_server(env, port, log):
+        with prefect_server(port, env, log):
             finished = wait_for(
                 lambda: [r for r in flow_runs(api) if r["state_type"] in ("COMPLETED", "FAILED")],
                 120,
