@@ -295,7 +295,7 @@ def ensure_schema(engine: Engine) -> None:
             return
     url = engine.url.render_as_string(hide_password=False)
     with _locked(engine) as conn:
-        _bring_up(conn, url, "head", may_upgrade=_upgrades_automatically(url), shortcut=False)
+        _bring_up(conn, url, "head", may_upgrade=_upgrades_automatically(url), shortcut=True)
 
 
 def upgrade(url: str, revision: str = "head") -> None:
