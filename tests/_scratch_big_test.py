@@ -528,7 +528,12 @@ def mutate(draw: st.DrawFn, grid: Grid, importer: Importer, mutation: str) -> Gr
 
 
 def is_id(value: object) -> bool:
-    return isinstance(value, str) and len(value) == 18 and value[:17].isascii() and value[:17].isdigit()
+    return (
+        isinstance(value, str)
+        and len(value) == 18
+        and value[:17].isascii()
+        and value[:17].isdigit()
+    )
 
 
 def cell_text(value: object) -> str:

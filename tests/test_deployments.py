@@ -95,3 +95,35 @@ def test_deployment_has_one_upcoming_run_per_checkpoint_and_redeploy_does_not_du
     after = scheduled_runs(deployment_id)
     assert len(after) == len(plan_checkpoints(spec, (1,))) < len(runs)
     assert len({(r.expected_start_time, r.parameters["stage"]) for r in after}) == len(after)
+
+
+def test_ops_deployments_offer_dropdowns_for_facts_stages_and_checkpoints() -> None:
+    from deployments.build import ops_deployments
+
+    record, run_checkpoint = ops_deployments()
+    assert (record.name, run_checkpoint.name) == ("record-site-fact", "run-checkpoint")
+    schema = record._parameter_openapi_schema.model_dump()
+    definitions = schema.get("definitions", {})
+    fact = definitions["SiteFact"]
+    assert "platform_installed" in fact["enum"] and "rooms_laid_out" in fact["enum"]
+    assert set(schema["required"]) == {"sitting", "site", "fact"}
+    run_schema = run_checkpoint._parameter_openapi_schema.model_dump()
+    assert "publicity" in run_schema["definitions"]["StageCode"]["enum"]
+    assert run_schema["definitions"]["Checkpoint"]["enum"] == ["open", "remind", "close"]
+    from flows.record_site_fact import record_site_fact
+
+    assert "Retry on the Stalled run" in (record_site_fact.description or "")  # help in the UI
+
+
+@pytest.mark.prefect
+def test_record_site_fact_flow_records_the_fact(
+    register_loaded: object, prefect_server: None
+) -> None:
+    from examflow.db import session_scope
+    from flows.record_site_fact import record_site_fact
+    from models.facts import SiteFact, facts_by_site
+
+    assert record_site_fact("2024-1", "P1", SiteFact.mock_passed) is True
+    assert record_site_fact("2024-1", "P1", SiteFact.mock_passed) is False  # no change
+    with session_scope() as session:
+        assert facts_by_site(session, "2024-1") == {"P1": {SiteFact.mock_passed}}
