@@ -5,6 +5,7 @@ import typer
 from examflow.commands import (
     calendar_cmds,
     certificates_cmds,
+    db_cmds,
     exam_cmds,
     facts_cmds,
     fees_cmds,
@@ -32,6 +33,7 @@ app.add_typer(scores_cmds.scores_app, name="scores")
 app.add_typer(scores_cmds.review_app, name="review")
 app.add_typer(certificates_cmds.keys_app, name="keys")
 app.add_typer(certificates_cmds.certificates_app, name="certificates")
+app.add_typer(db_cmds.db_app, name="db")
 app.command("sign")(certificates_cmds.sign_command)
 app.command("register")(register_cmds.register)
 app.command("status")(status_cmds.status)
@@ -44,4 +46,10 @@ for command in ("deploy", "serve", "up", "demo"):
 
 
 def main() -> None:
-    app()
+    from examflow.console import fail
+    from examflow.migrate import SchemaError
+
+    try:
+        app()
+    except SchemaError as exc:  # a database behind (or ahead of) this examflow: say what to do
+        fail(str(exc))

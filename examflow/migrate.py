@@ -33,8 +33,9 @@ A new revision, after changing the models::
     command.revision(alembic_config("sqlite:///var/examflow.db"), "what changed",
                      autogenerate=True, rev_id="0003")
 
-then read and tidy ``examflow/migrations/versions/0003_*.py`` (batch mode is rendered for
-SQLite) and run ``pytest tests/test_migrations.py``.
+then ``ruff check --fix`` + ``ruff format`` it, read and tidy
+``examflow/migrations/versions/0003_*.py`` (batch mode is rendered for SQLite), set ``HEAD``
+below, and run ``pytest tests/test_migrations.py``.
 """
 
 from collections.abc import Iterator, Sequence
@@ -248,32 +249,35 @@ def _bring_up(
     conn: Connection, url: str, revision: str, *, may_upgrade: bool, shortcut: bool
 ) -> None:
     """Inside the lock: create, adopt and/or upgrade ``conn``'s database to ``revision``.
-    ``shortcut``: create a brand-new database at head by create_all + stamp."""
+    ``shortcut``: create a brand-new database at head by create_all + stamp. Revisions form
+    one line (no branches), so "older" is "later in ``_revisions_newest_first``"."""
+    known = _revisions_newest_first()
+    target = known[0] if revision == "head" else revision
+    if target not in known:
+        raise SchemaError(f"unknown revision {target!r}; this examflow knows {', '.join(known)}")
     current = _current(conn)
     if current is None:
         present = set(inspect(conn).get_table_names()) & _model_tables()
         if not present:
-            if shortcut and revision == "head":
+            if shortcut and target == known[0]:
                 _create_at_head(conn)
             else:
-                _run_migrations(conn, revision)
+                _run_migrations(conn, target)
             return
         current = _adopt(conn, url)
-    known = _revisions_newest_first()
     if current not in known:
         raise SchemaError(
             f"{_describe(url)} is at revision {current}, which this examflow does not know "
-            f"(its newest is {head()}): it was migrated by a newer examflow; upgrade examflow."
+            f"(its newest is {known[0]}): it was migrated by a newer examflow; upgrade examflow."
         )
-    target = head() if revision == "head" else revision
-    if current == target:
-        return
+    if known.index(current) <= known.index(target):
+        return  # at the target already, or past it: an upgrade never goes back
     if not may_upgrade:
         raise SchemaError(
             f"{_describe(url)} is at revision {current}; this examflow needs {target}. "
             f"Back it up, then run `examflow db upgrade` (with EXAMFLOW_DATABASE_URL set as now)."
         )
-    _run_migrations(conn, revision)
+    _run_migrations(conn, target)
 
 
 def _upgrades_automatically(url: str) -> bool:

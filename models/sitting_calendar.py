@@ -9,7 +9,15 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from models.domain import SHANGHAI, Level, StageCode
 
@@ -28,7 +36,18 @@ def _date_or_datetime(value: Any) -> Any:
     return value
 
 
+def _local_time(value: time) -> time:
+    """Slot times are Asia/Shanghai clock times; one with an offset (pydantic makes 0 into
+    00:00 UTC) would not even compare with the others."""
+    if value.tzinfo is not None:
+        raise ValueError("must be a local time of day such as 08:30:00, without a UTC offset")
+    return value
+
+
 Deadline = Annotated[datetime | date, BeforeValidator(_date_or_datetime)]
+LocalTime = Annotated[time, AfterValidator(_local_time)]
+# Yuan per candidate. Bounded: registration stores it in fen in a 64-bit integer column.
+Fee = Annotated[Decimal, Field(ge=0, le=100_000)]
 SittingCode = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=32)]
 
 
@@ -48,8 +67,8 @@ class LevelSlot(_Strict):
     """One level's time slot on exam day (local time)."""
 
     level: Level
-    starts: time
-    ends: time
+    starts: LocalTime
+    ends: LocalTime
 
     @model_validator(mode="after")
     def _starts_before_ends(self) -> Self:
@@ -130,7 +149,7 @@ class SittingSpec(_Strict):
     windows: Windows
     pass_mark: Annotated[int, Field(ge=0, le=100)] = 60
     pass_marks: dict[Level, Annotated[int, Field(ge=0, le=100)]] = Field(default_factory=dict)
-    fees: dict[Level, Annotated[Decimal, Field(ge=0)]] = Field(default_factory=dict)
+    fees: dict[Level, Fee] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -208,9 +227,7 @@ class CalendarHeader(_Strict):
     certificate: str = Field(min_length=1)
     organiser: str = ""
     notice: str = ""
-    fees: dict[Level, Annotated[Decimal, Field(ge=0)]] = Field(
-        default_factory=lambda: dict(DEFAULT_FEES)
-    )
+    fees: dict[Level, Fee] = Field(default_factory=lambda: dict(DEFAULT_FEES))
 
 
 class CalendarSpec(CalendarHeader):

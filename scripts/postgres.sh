@@ -145,6 +145,8 @@ max_connections = 300
 fsync = off
 synchronous_commit = off
 full_page_writes = off
+# a server in China likely runs in this zone: the app must not depend on the server's zone
+timezone = 'Asia/Shanghai'
 EOF
     fi
     local p

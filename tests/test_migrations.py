@@ -1,5 +1,9 @@
 """The app database's migrations: head is the models' schema, old databases are upgraded with
-their data, and databases that examflow must not touch are refused with a clear message."""
+their data, and databases that examflow must not touch are refused with a clear message.
+
+Tests taking ``app_url`` run on the test's own database (``home``): a SQLite file, or a fresh
+PostgreSQL database with EXAMFLOW_TEST_POSTGRES_URL (tests/pg.py); the others are about
+SQLite files or examflow's policy and make their own SQLite files."""
 
 import sqlite3
 import threading
@@ -10,13 +14,14 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy import create_engine, inspect, text
 from sqlmodel import Session, SQLModel
 from typer.testing import CliRunner
 
 from examflow import migrate
 from examflow.commands import db_cmds
 from examflow.db import engine_for, session_scope
+from examflow.settings import get_settings
 from models import all_tables
 from models.arrangement import SeatAssignment
 from models.registration import ImportBatch, Registration
@@ -56,11 +61,39 @@ def url_of(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-def diffs(engine: Engine) -> list[Any]:
+@pytest.fixture
+def app_url(home: Path) -> str:
+    """The test's own database, untouched: nothing has made an engine for it yet."""
+    home.mkdir(parents=True, exist_ok=True)
+    return get_settings().resolved_database_url()
+
+
+@pytest.fixture
+def sqlite_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An examflow home whose database is its SQLite file, whatever the test run's database."""
+    monkeypatch.setenv("EXAMFLOW_HOME", str(tmp_path / "var"))
+    monkeypatch.delenv("EXAMFLOW_DATABASE_URL", raising=False)
+    return tmp_path / "var"
+
+
+def execute(url: str, statement: str) -> None:
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(statement))
+    finally:
+        engine.dispose()
+
+
+def diffs(url: str) -> list[Any]:
     all_tables()
-    with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
-        return list(compare_metadata(context, SQLModel.metadata))
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            return list(compare_metadata(context, SQLModel.metadata))
+    finally:
+        engine.dispose()
 
 
 def sqlite_ddl(path: Path) -> dict[str, tuple[str, list[str]]]:
@@ -179,32 +212,36 @@ def fill_at_0001(url: str) -> None:
         engine.dispose()
 
 
-def old_database(path: Path, *, with_history: bool = True) -> str:
-    """A database at 0001 holding data; without history: as create_all made it before
-    migrations existed (no alembic_version)."""
-    url = url_of(path)
+def old_database(url: str, *, with_history: bool = True) -> str:
+    """The database at ``url`` brought to 0001 and given data; without history: as
+    create_all made it before migrations existed (no alembic_version)."""
     migrate.upgrade(url, "0001")
     assert migrate.current(url) == "0001"
     fill_at_0001(url)
     if not with_history:
-        sqlite_exec(path, "DROP TABLE alembic_version")
+        execute(url, "DROP TABLE alembic_version")
         assert migrate.current(url) is None
+    return url
+
+
+def models_made_database(url: str) -> str:
+    """The database at ``url`` as create_all makes it from today's models: no history."""
+    all_tables()
+    engine = create_engine(url)
+    try:
+        SQLModel.metadata.create_all(engine)
+    finally:
+        engine.dispose()
     return url
 
 
 # -- (a) head is the models' schema ------------------------------------------------------------
 
 
-def test_migrating_an_empty_database_to_head_gives_exactly_the_models(tmp_path: Path) -> None:
-    url = url_of(tmp_path / "migrated.db")
-    migrate.upgrade(url)
-    engine = create_engine(url)
-    try:
-        assert diffs(engine) == []
-        with engine.connect() as conn:
-            assert MigrationContext.configure(conn).get_current_revision() == migrate.head()
-    finally:
-        engine.dispose()
+def test_migrating_an_empty_database_to_head_gives_exactly_the_models(app_url: str) -> None:
+    migrate.upgrade(app_url)
+    assert diffs(app_url) == []
+    assert migrate.current(app_url) == migrate.head()
 
 
 def test_a_new_database_made_by_create_all_is_the_migrated_one(tmp_path: Path) -> None:
@@ -221,24 +258,25 @@ def test_the_quick_head_constant_is_the_newest_revision() -> None:
     assert migrate.head() == migrate.HEAD, "a new revision: update examflow.migrate.HEAD"
 
 
-def test_every_revision_downgrades_to_nothing(tmp_path: Path) -> None:
+def test_every_revision_downgrades_to_nothing_and_up_again(app_url: str) -> None:
     from alembic import command
 
-    url = url_of(tmp_path / "down.db")
-    migrate.upgrade(url)
-    command.downgrade(migrate.alembic_config(url), "base")
-    engine = create_engine(url)
+    migrate.upgrade(app_url)
+    command.downgrade(migrate.alembic_config(app_url), "base")
+    engine = create_engine(app_url)
     try:
         assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
     finally:
         engine.dispose()
+    migrate.upgrade(app_url)
+    assert diffs(app_url) == []
 
 
 # -- (b) an old database with data is upgraded to head and keeps it -----------------------------
 
 
-def test_db_upgrade_brings_an_old_database_to_head_and_keeps_its_data(home: Path) -> None:
-    url = old_database(home / "examflow.db")
+def test_db_upgrade_brings_an_old_database_to_head_and_keeps_its_data(app_url: str) -> None:
+    url = old_database(app_url)
     before = snapshot(url)
     assert before["registration"] and before["seatassignment"] and before["school"]
     assert SEATS_INDEX not in indexes(url, "seatassignment")
@@ -258,8 +296,8 @@ def test_db_upgrade_brings_an_old_database_to_head_and_keeps_its_data(home: Path
     assert again.exit_code == 0 and f"already at {migrate.head()}" in again.stdout
 
 
-def test_a_database_made_before_migrations_is_adopted_and_upgraded(tmp_path: Path) -> None:
-    url = old_database(tmp_path / "legacy.db", with_history=False)
+def test_a_database_made_before_migrations_is_adopted_and_upgraded(app_url: str) -> None:
+    url = old_database(app_url, with_history=False)
     before = snapshot(url)
     migrate.upgrade(url)
     assert migrate.current(url) == migrate.head()
@@ -267,8 +305,8 @@ def test_a_database_made_before_migrations_is_adopted_and_upgraded(tmp_path: Pat
     assert SEATS_INDEX in indexes(url, "seatassignment")
 
 
-def test_examflow_upgrades_its_own_sqlite_file_on_first_use(home: Path) -> None:
-    url = old_database(home / "examflow.db", with_history=False)
+def test_examflow_upgrades_its_own_sqlite_file_on_first_use(sqlite_home: Path) -> None:
+    url = old_database(url_of(sqlite_home / "examflow.db"), with_history=False)
     before = snapshot(url)
     with session_scope() as session:
         assert session.get(Sitting, "2024-1") is not None
@@ -280,9 +318,9 @@ def test_examflow_upgrades_its_own_sqlite_file_on_first_use(home: Path) -> None:
 
 
 def test_an_old_database_elsewhere_is_refused_until_db_upgrade(
-    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sqlite_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    url = old_database(tmp_path / "shared.db")
+    url = old_database(url_of(tmp_path / "shared.db"))
     with pytest.raises(migrate.SchemaError, match=r"at revision 0001.*examflow db upgrade"):
         engine_for(url)
     assert migrate.current(url) == "0001"  # untouched
@@ -293,33 +331,25 @@ def test_an_old_database_elsewhere_is_refused_until_db_upgrade(
     assert migrate.current(url) == migrate.head()
 
 
-def test_a_database_made_before_migrations_at_head_is_just_stamped(tmp_path: Path) -> None:
-    path = tmp_path / "legacy-head.db"
-    all_tables()
-    plain = create_engine(url_of(path))
-    SQLModel.metadata.create_all(plain)
-    plain.dispose()
-    engine_for(url_of(path))  # outside examflow's home, yet nothing to change: stamped
-    assert migrate.current(url_of(path)) == migrate.head()
+def test_a_database_made_before_migrations_at_head_is_just_stamped(app_url: str) -> None:
+    url = models_made_database(app_url)
+    engine_for(url)  # nothing to change, so no need to ask (wherever it is): stamped
+    assert migrate.current(url) == migrate.head()
 
 
 def test_a_schema_matching_no_revision_is_refused_with_its_differences(tmp_path: Path) -> None:
-    path = tmp_path / "odd.db"
-    all_tables()
-    plain = create_engine(url_of(path))
-    SQLModel.metadata.create_all(plain)
-    plain.dispose()
-    sqlite_exec(path, "DROP INDEX ix_school_province")
+    url = models_made_database(url_of(tmp_path / "odd.db"))
+    execute(url, "DROP INDEX ix_school_province")
     with pytest.raises(migrate.SchemaError, match="matches no known revision") as raised:
-        migrate.upgrade(url_of(path))
+        migrate.upgrade(url)
     assert "ix_school_province" in str(raised.value)
-    assert migrate.current(url_of(path)) is None
+    assert migrate.current(url) is None
 
 
 def test_a_database_from_a_newer_examflow_is_refused(tmp_path: Path) -> None:
     url = url_of(tmp_path / "newer.db")
     migrate.upgrade(url)
-    sqlite_exec(tmp_path / "newer.db", "UPDATE alembic_version SET version_num = '9999'")
+    execute(url, "UPDATE alembic_version SET version_num = '9999'")
     with pytest.raises(migrate.SchemaError, match=r"9999.*newer examflow"):
         engine_for(url)
 
@@ -348,15 +378,15 @@ def test_processes_starting_together_create_a_new_database_once(tmp_path: Path) 
     try:
         with engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
-        assert diffs(engine) == []
     finally:
         engine.dispose()
+    assert diffs(url) == []
 
 
 # -- (c) db current ----------------------------------------------------------------------------
 
 
-def test_db_current_prints_the_head_revision(home: Path) -> None:
+def test_db_current_prints_the_head_revision(app_url: str) -> None:
     missing = db("current")
     assert missing.exit_code == 1 and "no revision" in missing.stderr
 
@@ -364,3 +394,16 @@ def test_db_current_prints_the_head_revision(home: Path) -> None:
     result = db("current")
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == f"{migrate.head()} (head)"
+
+
+def test_db_upgrade_goes_to_a_given_revision_and_refuses_an_unknown_one(app_url: str) -> None:
+    result = db("upgrade", "--revision", "0001")
+    assert result.exit_code == 0, result.output
+    assert db("current").stdout.strip() == f"0001 (head is {migrate.head()})"
+
+    unknown = db("upgrade", "--revision", "nope")
+    assert unknown.exit_code == 1 and "unknown revision 'nope'" in unknown.stderr
+    assert db("upgrade").exit_code == 0
+    past = db("upgrade", "--revision", "0001")
+    assert past.exit_code == 0 and "nothing to do" in past.stdout
+    assert migrate.current(app_url) == migrate.head()

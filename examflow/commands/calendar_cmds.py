@@ -22,9 +22,10 @@ def read_calendar(path: Path) -> CalendarSpec:
     except OSError as exc:
         fail(f"cannot read {path}: {exc}")
     try:
-        return parse_calendar(data.decode("utf-8"))
+        return parse_calendar(data.decode("utf-8-sig"))  # Notepad may add a BOM
     except UnicodeDecodeError as exc:  # TOML is UTF-8 by definition
-        problems = [f"not valid TOML: not UTF-8 (byte {exc.start + 1} is 0x{data[exc.start]:02X})"]
+        at = len(data) - len(exc.object) + exc.start  # exc.object lacks the BOM, if any
+        problems = [f"not valid TOML: not UTF-8 (byte {at + 1} is 0x{data[at]:02X})"]
     except CalendarError as exc:
         problems = exc.problems
     # Problems quote keys and values from the file: print them as text, not as markup.

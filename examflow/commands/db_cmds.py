@@ -38,7 +38,9 @@ def upgrade(
     except (migrate.SchemaError, CommandError) as exc:
         fail(str(exc))
     after = migrate.current(url)
-    if before == after:
+    if before == after and revision not in ("head", after):
+        out.print(f"{_shown(url)}: at {after}, past {revision}: nothing to do (no downgrades)")
+    elif before == after:
         out.print(f"{_shown(url)}: already at {after}")
     else:
         out.print(f"{_shown(url)}: {before or 'new'} -> {after}")
