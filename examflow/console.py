@@ -12,7 +12,7 @@ from typer.core import TyperGroup
 
 from models.domain import SHANGHAI
 from models.problems import RejectedFileError
-from models.tabular import Column, Table, TableError, read_table
+from models.tabular import MAX_BYTES, Column, Table, TableError, read_table
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -56,7 +56,10 @@ def parse_as_of(value: str | None) -> datetime:
 def read_upload(path: Path, columns: tuple[Column, ...]) -> tuple[Table, str]:
     """Read a CSV/XLSX upload; returns the table and the file's SHA-256."""
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            # One byte past the limit is enough for read_table to refuse the file: a 5 GB
+            # upload (or /dev/zero) must not be read into memory first.
+            data = handle.read(MAX_BYTES + 1)
     except OSError as exc:
         fail(f"cannot read {path}: {exc.strerror or exc}")
     try:

@@ -16,7 +16,7 @@
 set -euo pipefail
 
 usage() {
-  sed -n '3,6p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '4,6p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -40,8 +40,8 @@ DEFAULT_PORT=55432
 SUPERUSER=postgres
 DATABASES=(examflow_test prefect_test)
 
-mkdir -p "$dir"
-dir=$(cd "$dir" && pwd -P)
+[ "$command" != start ] || mkdir -p "$dir"
+[ ! -d "$dir" ] || dir=$(cd "$dir" && pwd -P)
 data=$dir/data
 
 log() { echo "postgres.sh: $*" >&2; }

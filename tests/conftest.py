@@ -1,4 +1,5 @@
-"""Shared fixtures: every test gets its own examflow home and SQLite database file."""
+"""Shared fixtures: every test gets its own examflow home and SQLite database file (or its own
+PostgreSQL database: tests/pg.py)."""
 
 import os
 from collections.abc import Iterator

@@ -62,17 +62,26 @@ def fresh_database(base_url: str, prefix: str = "t") -> Iterator[str]:
 
 @contextmanager
 def app_database(base_url: str) -> Iterator[str]:
-    """A fresh database for examflow (``EXAMFLOW_DATABASE_URL``); at exit the app's engine for
-    it is disposed (``examflow.db.engine_for`` caches one per URL and keeps its pool open;
-    for a test that never touched the database this makes one, which is cheap), then the
-    database is dropped."""
-    from examflow.db import engine_for
+    """A fresh database for examflow (``EXAMFLOW_DATABASE_URL``). At exit, every engine that
+    connected to it is disposed (``examflow.db.engine_for`` caches one per URL, its pool
+    open), then the database is dropped."""
+    from sqlalchemy import Connection, Engine, event
 
+    engines: set[Engine] = set()
     with fresh_database(base_url) as url:
+        database = make_url(url).database
+
+        def note(connection: Connection) -> None:
+            if connection.engine.url.database == database:
+                engines.add(connection.engine)
+
+        event.listen(Engine, "engine_connect", note)
         try:
             yield url
         finally:
-            engine_for(url).dispose()
+            event.remove(Engine, "engine_connect", note)
+            for engine in engines:
+                engine.dispose()
 
 
 def free_port() -> int:
@@ -142,14 +151,14 @@ def _drain_prefect_workers() -> None:
 
     async def drain() -> None:
         try:
-            result = APILogWorker.instance().drain()
-            if inspect.isawaitable(result):
-                await result
+            logs = APILogWorker.instance().drain()
+            if inspect.isawaitable(logs):
+                await logs
         except RuntimeError:  # the log worker was never started
             pass
-        result = EventsWorker.drain_all()
-        if inspect.isawaitable(result):
-            await result
+        events = EventsWorker.drain_all()
+        if inspect.isawaitable(events):
+            await events
 
     run_coro_as_sync(drain())
 

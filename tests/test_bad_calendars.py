@@ -8,6 +8,7 @@ calendar and a field path (or saying the file is not valid TOML). Never a traceb
 """
 
 import codecs
+import copy
 import math
 import re
 import tomllib
@@ -109,11 +110,11 @@ def check_calendar(path: Path, text: str | bytes, expected: str | None) -> bool:
 
 # --- mutations of the parsed calendar -------------------------------------------------------
 
-Path_ = tuple[str | int, ...]
+KeyPath = tuple[str | int, ...]
 
 
-def all_paths(value: object, prefix: Path_ = ()) -> list[Path_]:
-    found: list[Path_] = []
+def all_paths(value: object, prefix: KeyPath = ()) -> list[KeyPath]:
+    found: list[KeyPath] = []
     if isinstance(value, dict):
         for key, child in value.items():
             found += [(*prefix, key), *all_paths(child, (*prefix, key))]
@@ -123,16 +124,11 @@ def all_paths(value: object, prefix: Path_ = ()) -> list[Path_]:
     return found
 
 
-def parent_of(document: dict[str, Any], path: Path_) -> Any:
+def parent_of(document: dict[str, Any], path: KeyPath) -> Any:
     node: Any = document
     for part in path[:-1]:
         node = node[part]
     return node
-
-
-def copy_of(document: dict[str, Any]) -> dict[str, Any]:
-    copied: dict[str, Any] = tomllib.loads(toml_document(document))
-    return copied
 
 
 OPTIONAL = re.compile(
@@ -141,7 +137,7 @@ OPTIONAL = re.compile(
 )
 
 
-def field_text(path: Path_, document: dict[str, Any]) -> str:
+def field_text(path: KeyPath, document: dict[str, Any]) -> str:
     """How `calendar check` names the field at ``path``: 'sitting 2024-1: windows.exam'."""
     dotted = ".".join(map(str, path[2:]))
     if path[0] != "sittings":
@@ -172,7 +168,7 @@ WRONG_VALUES: st.SearchStrategy[object] = st.one_of(
 @st.composite
 def mutated_calendars(draw: st.DrawFn) -> tuple[str, str | None]:
     """(TOML text, a field that must be named as wrong, or None if the result may be valid)."""
-    doc = copy_of(ORIGINAL)
+    doc = copy.deepcopy(ORIGINAL)
     kind = draw(
         st.sampled_from(
             [
