@@ -19,6 +19,7 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed
 
 run: install
+	mkdir -p "$(PREFECT_HOME)"
 	$(BIN)/examflow up --demo
 
 test: lint unit
@@ -29,6 +30,7 @@ lint: install
 	$(BIN)/mypy
 
 unit: install
+	mkdir -p "$(PREFECT_HOME)"
 	$(BIN)/pytest -q
 
 bench: install
