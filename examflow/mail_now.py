@@ -7,7 +7,8 @@ from examflow.settings import get_settings
 from models.domain import SHANGHAI
 from models.outbox import MessageDraft, message_domain, queue_messages
 from notifications.rendering import render_message
-from notifications.sender import DeliveryReport, SmtpConfig, deliver_sync
+from notifications.sender import DeliveryReport, deliver_sync
+from tasks.smtp import smtp_config
 
 
 def send_now(
@@ -41,4 +42,4 @@ def send_now(
         )
     if not ids:
         return DeliveryReport()
-    return deliver_sync(settings.resolved_database_url(), ids, SmtpConfig.from_settings(settings))
+    return deliver_sync(settings.resolved_database_url(), ids, smtp_config())

@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     smtp_port: int = 8025
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
+    smtp_password_block: str | None = None  # a Prefect Secret block's name, instead
     smtp_security: SmtpSecurity = SmtpSecurity.none
     smtp_connections: int = 8
     smtp_timeout: float = 30.0

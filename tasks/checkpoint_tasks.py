@@ -20,7 +20,8 @@ from models.outbox import message_domain, queue_messages
 from models.schools import School
 from models.sittings import get_sitting
 from notifications.compose import compose
-from notifications.sender import SmtpConfig, deliver_sync
+from notifications.sender import deliver_sync
+from tasks.smtp import smtp_config
 
 ARTIFACT_ROWS = 500
 
@@ -108,7 +109,7 @@ def deliver(ids: list[int]) -> Delivery:
     if not ids:
         return Delivery(queued=0, sent=0, failed=0, pending=0, errors=[])
     settings = get_settings()
-    report = deliver_sync(settings.resolved_database_url(), ids, SmtpConfig.from_settings(settings))
+    report = deliver_sync(settings.resolved_database_url(), ids, smtp_config())
     return Delivery(
         queued=len(ids),
         sent=report.sent,

@@ -158,3 +158,34 @@ def test_undelivered_mail_never_reads_as_done_and_goes_out_after_the_server_reco
     name, result, _ = checkpoint(StageCode.platform_install, Checkpoint.remind, REMIND)
     assert name == "Open" and result.sent == 1
     assert len(received(mail_sink.mail_dir)) == 1
+
+
+def test_smtp_password_can_come_from_a_prefect_secret_block(
+    prefect_server: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prefect.blocks.system import Secret
+
+    from tasks.smtp import smtp_config
+
+    Secret(value="s3cret-from-block").save("examflow-smtp-password", overwrite=True)
+    monkeypatch.setenv("EXAMFLOW_SMTP_PASSWORD_BLOCK", "examflow-smtp-password")
+    config = smtp_config()
+    assert config.password == "s3cret-from-block"
+    assert "s3cret" not in repr(config)  # never in logs through a repr
+
+
+def test_a_recipient_refused_with_550_is_failed_alone_and_reported_in_the_artifact(
+    sitting_with_sites: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refused = {"t@p1.edu.cn", "a@p1.edu.cn"}  # the technical contact and exam affairs in copy
+    with MailSink(tmp_path / "refusing", 0, refuse_recipients=refused) as sink:
+        monkeypatch.setenv("EXAMFLOW_SMTP_PORT", str(sink.port))
+        name, result, _ = checkpoint(StageCode.platform_install, Checkpoint.remind, REMIND)
+    assert name == "MailPending" and result.failed == 1 and result.sent == 0
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["2024-1-platform-install"])),
+            sort=ArtifactSort.CREATED_DESC,
+        )
+    markdown = str(artifacts[0].data)
+    assert "1 failed" in markdown and "550" in markdown
