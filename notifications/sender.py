@@ -112,12 +112,14 @@ class SmtpConfig:
 
 @dataclass
 class DeliveryReport:
-    """What one delivery call did; ``errors`` holds (row id, error) for rows not sent."""
+    """What one delivery call did; ``errors`` holds (row id, error) for rows not sent, and
+    ``partial`` the rows sent while some of their recipients (a copy, say) were refused."""
 
     sent: int = 0
     failed: int = 0
     pending: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)
+    partial: list[tuple[int, str]] = field(default_factory=list)
 
 
 Outcome = Literal["permanent", "transient", "configuration"]
@@ -301,6 +303,7 @@ class _Delivery:
         if refused:  # accepted for some recipients: it went out
             codes = ", ".join(str(response.code) for response in refused.values())
             error = f"accepted, but some recipients refused ({codes})"
+            self.report.partial.append((row_id, error))
         self._write(_MARK_SENT, {"row_id": row_id, "now": datetime.now(UTC), "error": error})
         self.report.sent += 1
         self.gave_up_in_a_row = 0

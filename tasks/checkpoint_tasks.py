@@ -115,5 +115,5 @@ def deliver(ids: list[int]) -> Delivery:
         sent=report.sent,
         failed=report.failed,
         pending=report.pending,
-        errors=[f"message {row}: {error}" for row, error in report.errors],
+        errors=[f"message {row}: {error}" for row, error in report.errors + report.partial],
     )

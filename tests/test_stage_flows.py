@@ -189,3 +189,19 @@ def test_a_recipient_refused_with_550_is_failed_alone_and_reported_in_the_artifa
         )
     markdown = str(artifacts[0].data)
     assert "1 failed" in markdown and "550" in markdown
+
+
+def test_a_refused_copy_recipient_still_sends_and_is_reported_in_the_artifact(
+    sitting_with_sites: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with MailSink(tmp_path / "half", 0, refuse_recipients={"a@p1.edu.cn"}) as sink:
+        monkeypatch.setenv("EXAMFLOW_SMTP_PORT", str(sink.port))
+        name, result, _ = checkpoint(StageCode.platform_install, Checkpoint.remind, REMIND)
+        assert len(sink.messages()) == 1  # the technical contact got it
+    assert name == "Open" and result.sent == 1
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["2024-1-platform-install"])),
+            sort=ArtifactSort.CREATED_DESC,
+        )
+    assert "some recipients refused (550)" in str(artifacts[0].data)
