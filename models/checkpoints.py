@@ -203,7 +203,7 @@ def plan_messages(
         if outcome.checkpoint is Checkpoint.open:
             planned.extend(_results_messages(session, sitting, base, schools))
     elif outcome.stage is StageCode.exam and outcome.checkpoint is Checkpoint.open:
-        planned.append(_go_no_go(session, sitting, base, schools, ops_email))
+        planned.append(_go_no_go(session, sitting, base, schools, ops_email, outcome.as_of))
     elif outcome.checkpoint is Checkpoint.open:
         materials = outcome.stage is StageCode.materials
         for code in active_sites(session, sitting.code):
@@ -262,9 +262,10 @@ def _go_no_go(
     base: dict[str, object],
     schools: dict[str, School],
     ops_email: str,
+    as_of: datetime,
 ) -> PlannedMessage:
     """The day before the exam: every active site, ready or not, and what a site lacks."""
-    readiness = site_readiness(session, sitting)
+    readiness = site_readiness(session, sitting, until=as_of)
     rows = [
         {"party": code, "name": schools[code].name, "ready": not lacks, "what": "、".join(lacks)}
         for code, lacks in sorted(readiness.items(), key=lambda item: (not item[1], item[0]))

@@ -178,13 +178,14 @@ def site_readiness(
     }
 
 
-def _readiness_cutoff(sitting: Sitting, stage: StageCode, as_of: datetime) -> datetime | None:
-    """For the exam, a site counts as ready only with facts recorded before the first slot."""
+def _readiness_cutoff(sitting: Sitting, stage: StageCode, as_of: datetime) -> datetime:
+    """Facts count once recorded, as of ``as_of`` (a replay at an earlier moment does not see
+    later facts); for the exam, only facts recorded before the first slot make a site ready."""
     if stage is not StageCode.exam:
-        return None
+        return as_of
     spec = sitting.spec
     first = min(spec.slot_starts_at(level) for level in spec.levels)
-    return first if as_of >= first else None
+    return min(first, as_of)
 
 
 CONDITIONS: dict[StageCode, ConditionRule] = {

@@ -141,3 +141,17 @@ def test_fee_standards_from_a_file(register_loaded: Path) -> None:
     result = run("fees", "standard", "--file", str(path))
     assert result.exit_code == 0, result.output
     assert "北京市 初级 2024: 300.00 yuan (created)" in result.stdout
+
+
+def test_a_fact_counts_from_when_it_was_recorded(register_loaded: Path) -> None:
+    rows = [["P3", "王伟", new_id(), "初级", ""]]
+    assert (
+        run("register", "2024-1", str(reg_file(register_loaded, rows)), "--as-of", OPEN).exit_code
+        == 0
+    )
+    for fact in ("platform_installed", "mock_passed"):
+        assert run("mark", "2024-1", "P3", fact, "--as-of", "2024-05-10T12:00").exit_code == 0
+    before = stages(status("2024-05-10T11:59"))["platform_install"]
+    assert before["state"] == "open" and len(before["missing"]) == 2
+    after = stages(status("2024-05-10T12:00"))["platform_install"]
+    assert after["state"] == "complete" and after["missing"] == []
