@@ -70,8 +70,9 @@ def test_a_checkpoint_due_while_the_server_was_down_runs_late_once(
         "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "1",
         "PREFECT_SERVER_SERVICES_LATE_RUNS_LOOP_SECONDS": "1",
         "PREFECT_SERVER_SERVICES_LATE_RUNS_AFTER_SECONDS": "1",
-        # the runner polls less often than the server notices late runs: Late comes first
-        "PREFECT_RUNNER_POLL_FREQUENCY": "15",
+        # the runner polls far less often than the server notices late runs, so that the
+        # restarted server marks the run Late before the runner claims it
+        "PREFECT_RUNNER_POLL_FREQUENCY": "60",
         "EXAMFLOW_HOME": str(home),
     }
     log = tmp_path / "server.log"
