@@ -3,7 +3,6 @@
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from models.checkpoints import TRACKED_STAGES
 from models.domain import SHANGHAI, Checkpoint, StageCode
 from models.sitting_calendar import SittingSpec
 
@@ -30,7 +29,7 @@ def plan_checkpoints(
     `remind` at 09:00 `remind_days` before the close (registration also on its last day);
     `close` five minutes after the window has ended."""
     runs: list[PlannedRun] = []
-    for stage in TRACKED_STAGES:
+    for stage in StageCode:
         window = spec.window(stage)
         first_day = window.opens
         if stage is StageCode.exam:

@@ -28,15 +28,6 @@ SCHOOL_STAGES = (StageCode.registration, StageCode.publicity, StageCode.certific
 SIGN_HINT = (
     "请使用学校签发密钥签发本校证书批次：examflow sign <考次> --party <学校代码> --key <密钥文件>"
 )
-TRACKED_STAGES = (
-    StageCode.registration,
-    StageCode.training,
-    StageCode.platform_install,
-    StageCode.materials,
-    StageCode.exam,
-    StageCode.publicity,
-    StageCode.certificates,
-)
 
 
 class MissingItem(BaseModel):

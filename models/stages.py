@@ -59,11 +59,6 @@ def registration_condition(session: Session, sitting: Sitting, as_of: datetime) 
     return Condition(met=frozen and not missing, missing=missing, note=note)
 
 
-def not_tracked(session: Session, sitting: Sitting, as_of: datetime) -> Condition:
-    """A stage whose condition examflow does not track yet."""
-    return Condition(met=False, missing=[], note="condition not tracked yet")
-
-
 def active_sites(session: Session, sitting_code: str) -> list[str]:
     """The sites concerned by a sitting: those with candidates in it, own or borrowing."""
     rows = session.exec(
@@ -218,7 +213,7 @@ def evaluate_stage(
     session: Session, sitting: Sitting, stage: StageCode, as_of: datetime
 ) -> StageReport:
     window = sitting.spec.window(stage)
-    condition = CONDITIONS.get(stage, not_tracked)(session, sitting, as_of)
+    condition = CONDITIONS[stage](session, sitting, as_of)
     return StageReport(stage, window, derive_state(window, as_of, condition.met), condition)
 
 

@@ -127,3 +127,12 @@ def test_record_site_fact_flow_records_the_fact(
     assert record_site_fact("2024-1", "P1", SiteFact.mock_passed) is False  # no change
     with session_scope() as session:
         assert facts_by_site(session, "2024-1") == {"P1": {SiteFact.mock_passed}}
+
+
+def test_every_stage_has_a_condition_a_flow_and_scheduled_checkpoints() -> None:
+    from flows.sitting_checkpoint import STAGE_FLOWS
+    from models.stages import CONDITIONS
+
+    spec = parse_calendar(CALENDAR.read_text(encoding="utf-8")).sitting("2024-1")
+    planned = {r.stage for r in plan_checkpoints(spec)}
+    assert set(CONDITIONS) == set(STAGE_FLOWS) == planned == set(StageCode)
