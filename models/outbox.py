@@ -15,7 +15,7 @@ from email.utils import getaddresses
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import ConfigDict, field_validator, model_validator
 from sqlalchemy import DateTime, Dialect, UniqueConstraint, func, insert, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.types import TypeDecorator
@@ -54,8 +54,9 @@ class OutboxStatus(StrEnum):
     failed = "failed"
 
 
-class OutboxMessageBase(SQLModel):
-    key: str
+class OutboxContent(SQLModel):
+    """A message as its caller describes it: the fields a draft and an outbox row share."""
+
     sitting_code: str = Field(index=True)
     stage: str
     checkpoint: str
@@ -69,6 +70,10 @@ class OutboxMessageBase(SQLModel):
     attachment_name: str | None = None
     attachment_type: str | None = None
     attachment: bytes | None = None
+
+
+class OutboxMessageBase(OutboxContent):
+    key: str
     message_id: str
     status: OutboxStatus = Field(default=OutboxStatus.pending, index=True)
     attempts: int = 0
@@ -152,29 +157,16 @@ def _safe_domain(domain: str) -> bool:
     return domain.isascii() and not any(c in domain for c in ' \t\r\n<>@()[],;:\\"')
 
 
-class MessageDraft(BaseModel):
+class MessageDraft(OutboxContent):
     """Everything a caller provides for one message; the outbox adds the rest when queueing.
 
     ``key`` may be left empty: it is then built with :func:`outbox_key`; when given it must
     equal that.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True)  # type: ignore[assignment]
 
     key: str = ""
-    sitting_code: str
-    stage: str
-    checkpoint: str
-    day: date
-    recipient_ref: str
-    to_addr: str
-    cc_addr: str | None = None
-    subject: str
-    text_body: str
-    html_body: str
-    attachment_name: str | None = None
-    attachment_type: str | None = None
-    attachment: bytes | None = None
 
     @field_validator("to_addr")
     @classmethod

@@ -50,19 +50,14 @@ def compose(
                 ],
             }
         rendered = render_message(p.template, context)
-        attachment: dict[str, object] = {}
+        ics_name = ics_type = None
+        ics: bytes | None = None
         if p.ics_school is not None:
-            attachment = {
-                "attachment_name": f"{sitting.code}-{p.ics_school}.ics",
-                "attachment_type": "text/calendar;charset=utf-8;method=PUBLISH",
-                "attachment": sitting_ics(
-                    spec,
-                    sitting.certificate,
-                    p.ics_school,
-                    p.ics_school in site_codes,
-                    outcome.as_of,
-                ),
-            }
+            ics_name = f"{sitting.code}-{p.ics_school}.ics"
+            ics_type = "text/calendar;charset=utf-8;method=PUBLISH"
+            ics = sitting_ics(
+                spec, sitting.certificate, p.ics_school, p.ics_school in site_codes, outcome.as_of
+            )
         drafts.append(
             MessageDraft(
                 sitting_code=sitting.code,
@@ -75,7 +70,9 @@ def compose(
                 subject=rendered.subject,
                 text_body=rendered.text,
                 html_body=rendered.html,
-                **attachment,
+                attachment_name=ics_name,
+                attachment_type=ics_type,
+                attachment=ics,
             )
         )
     return drafts
