@@ -171,13 +171,20 @@ def _numbers(
     return known
 
 
-def build_batches(session: Session, sitting: Sitting) -> dict[str, CertificateBatch]:
-    """Each school's current batch (passing candidates as of now)."""
+def build_batches(
+    session: Session,
+    sitting: Sitting,
+    passing: dict[str, list[tuple[int, str, str, str, str, int]]] | None = None,
+) -> dict[str, CertificateBatch]:
+    """Each school's current batch (passing candidates as of now; ``passing`` if the caller
+    has already read them)."""
     window = sitting.spec.window(StageCode.certificates)
     assert window.opens_at is not None
     names = dict(session.exec(select(School.code, School.name)).all())
     batches = {}
-    for school, candidates in sorted(_passing(session, sitting.code).items()):
+    if passing is None:
+        passing = _passing(session, sitting.code)
+    for school, candidates in sorted(passing.items()):
         numbers = _numbers(session, candidates)
         entries = [
             BatchEntry.for_candidate(
@@ -278,10 +285,14 @@ def issue(session: Session, sitting: Sitting, as_of: datetime) -> IssueReport:
     if not window.has_opened(as_of):
         return report
     keys = trusted_keys(session)
-    existing = {
-        c.registration_id: c
-        for c in session.exec(
-            select(IssuedCertificate).where(IssuedCertificate.sitting_code == sitting.code)
+    existing = {  # registration -> (row id, batch digest); not the large credentials
+        rid: (row_id, digest)
+        for rid, row_id, digest in session.exec(
+            select(
+                IssuedCertificate.registration_id,
+                IssuedCertificate.id,
+                IssuedCertificate.batch_digest,
+            ).where(IssuedCertificate.sitting_code == sitting.code)
         )
     }
     for school, batch in build_batches(session, sitting).items():
@@ -299,14 +310,18 @@ def issue(session: Session, sitting: Sitting, as_of: datetime) -> IssueReport:
                 ).where(col(CertificateNumber.certificate_number).in_(list(numbers)))
             ).all()
         )
+        if all(existing.get(rid, (None, ""))[1] == digest for rid in regs.values()):
+            report.unchanged += len(regs)  # issued from this very batch: nothing to build
+            continue
         for document in issue_credentials(batch, signatures, keys):
             number = document["credentialSubject"]["certificateNumber"]
             rid = regs[number]
-            current = existing.get(rid)
-            if current is not None and current.batch_digest == digest:
+            row_id, issued_digest = existing.get(rid, (None, ""))
+            if issued_digest == digest:
                 report.unchanged += 1
                 continue
             text = json.dumps(document, ensure_ascii=False, sort_keys=True)
+            current = session.get(IssuedCertificate, row_id) if row_id is not None else None
             if current is None:
                 session.add(
                     IssuedCertificate(
@@ -331,17 +346,18 @@ def issue(session: Session, sitting: Sitting, as_of: datetime) -> IssueReport:
 def certificates_condition(session: Session, sitting: Sitting, as_of: datetime) -> Condition:
     """Every passing candidate of every school holds an e-certificate of the current batch."""
     missing: list[Missing] = []
-    issued = {
-        c.registration_id: c.batch_digest
-        for c in session.exec(
-            select(IssuedCertificate).where(IssuedCertificate.sitting_code == sitting.code)
-        )
-    }
+    issued = dict(  # ids and digests only: the credentials themselves are large
+        session.exec(
+            select(IssuedCertificate.registration_id, IssuedCertificate.batch_digest).where(
+                IssuedCertificate.sitting_code == sitting.code
+            )
+        ).all()
+    )
     keys = trusted_keys(session)
-    for school, batch in build_batches(session, sitting).items():
+    passing = _passing(session, sitting.code)
+    for school, batch in build_batches(session, sitting, passing).items():
         digest = batch_digest(batch)
-        regs = [c[0] for c in _passing(session, sitting.code)[school]]
-        lacking = sum(1 for rid in regs if issued.get(rid) != digest)
+        lacking = sum(1 for c in passing[school] if issued.get(c[0]) != digest)
         if not lacking:
             continue
         check = check_batch_signatures(batch, _signatures(session, sitting.code, school), keys)
