@@ -30,6 +30,7 @@ CLOSE = datetime.fromisoformat("2024-05-13T00:05:00+08:00")
 
 def load_register(n_schools: int, n_sites: int, n_candidates: int) -> None:
     """Calendar, schools (all sites borrowing-free), registrations; in the current home."""
+    from adapters.tabular import read_table
     from examflow.db import session_scope
     from examflow.synthetic import (
         REGISTRATION_HEADER,
@@ -42,7 +43,6 @@ def load_register(n_schools: int, n_sites: int, n_candidates: int) -> None:
     from models.schools import SCHOOL_COLUMNS, agree_to_host, import_schools
     from models.sitting_calendar import parse_calendar
     from models.sittings import get_sitting, store_calendar
-    from models.tabular import read_table
 
     def csv_bytes(header: list[str], rows: list[list[str]]) -> bytes:
         import csv

@@ -50,12 +50,12 @@ def prepare(workdir: Path, n_schools: int, n_candidates: int) -> Path:
 
 def examflow_child(workdir: str, queue: "mp.Queue[dict[str, float]]") -> None:
     os.environ["EXAMFLOW_HOME"] = str(Path(workdir) / "var")
+    from adapters.tabular import read_table
     from examflow.db import session_scope
     from models.registration import REGISTRATION_COLUMNS, register_file
     from models.schools import SCHOOL_COLUMNS, agree_to_host, import_schools
     from models.sitting_calendar import parse_calendar
     from models.sittings import get_sitting, store_calendar
-    from models.tabular import read_table
 
     as_of = datetime.fromisoformat(AS_OF)
     calendar = parse_calendar((ROOT / "calendars" / "2024-h1.toml").read_text(encoding="utf-8"))
@@ -119,12 +119,12 @@ def same_table_child(workdir: str, queue: "mp.Queue[dict[str, float]]") -> None:
     """The same rows, no checks, into examflow's own registration table (its unique key and
     foreign keys included): what storing the rows costs before examflow adds anything."""
     os.environ["EXAMFLOW_HOME"] = str(Path(workdir) / "var-same-table")
+    from adapters.tabular import read_table
     from examflow.db import get_engine, session_scope
     from models.registration import ImportBatch
     from models.schools import SCHOOL_COLUMNS, import_schools
     from models.sitting_calendar import parse_calendar
     from models.sittings import store_calendar
-    from models.tabular import read_table
 
     as_of = datetime.fromisoformat(AS_OF)
     calendar = parse_calendar((ROOT / "calendars" / "2024-h1.toml").read_text(encoding="utf-8"))

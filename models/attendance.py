@@ -7,7 +7,7 @@ from sqlmodel import Field, Session, SQLModel, select
 
 from models.arrangement import SeatAssignment
 from models.problems import RejectedFileError, RowProblem
-from models.tabular import Column, Table
+from models.table import Column, Table
 
 PRESENT = {"出席", "到考", "present", "是", "1", "y", "yes"}
 ABSENT = {"缺考", "缺席", "absent", "否", "0", "n", "no"}

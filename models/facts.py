@@ -9,7 +9,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from models.problems import RejectedFileError, RowProblem
 from models.schools import School, parse_yes_no
-from models.tabular import Column, Table
+from models.table import Column, Table
 
 
 class SiteFact(StrEnum):

@@ -21,7 +21,7 @@ from models.resident_id import ResidentIdError, validate_resident_id
 from models.schools import School, SiteAgreement
 from models.sitting_calendar import SittingSpec
 from models.sittings import Sitting
-from models.tabular import Column, Table
+from models.table import Column, Table
 
 LEVEL_ALIASES: dict[str, Level] = {
     **{lv.value: lv for lv in Level},

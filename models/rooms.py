@@ -8,7 +8,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from models.problems import RejectedFileError, RowProblem
 from models.schools import School, parse_count
-from models.tabular import Column, Table
+from models.table import Column, Table
 
 DEFAULT_ROOM = "第1考场"
 

@@ -10,7 +10,7 @@ from sqlmodel import Field, Session, SQLModel, select
 from models.domain import SOCIAL
 from models.problems import RejectedFileError, RowProblem
 from models.sitting_calendar import SittingSpec
-from models.tabular import Column, Table
+from models.table import Column, Table
 
 EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}$")
 SCHOOL_CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-]{0,31}$")

@@ -20,7 +20,7 @@ from models.registration import Registration
 from models.resident_id import ResidentIdError, validate_resident_id
 from models.schools import School
 from models.sittings import Sitting
-from models.tabular import Column, Table
+from models.table import Column, Table
 
 MAX_SCORE = 100
 

@@ -30,7 +30,8 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from sqlalchemy import select
 from sqlmodel import SQLModel
 
-from examflow.commands.fees_cmds import STANDARD_COLUMNS
+from adapters.tabular import read_table
+from examflow.cli.fees_cmds import STANDARD_COLUMNS
 from examflow.db import session_scope
 from examflow.synthetic import (
     REGISTRATION_HEADER,
@@ -48,7 +49,7 @@ from models.resident_id import check_digit, validate_resident_id
 from models.rooms import ROOM_COLUMNS
 from models.schools import SCHOOL_COLUMNS, parse_count, parse_yes_no
 from models.scores import REVIEW_COLUMNS, SCORE_COLUMNS
-from models.tabular import Column, Table, read_table
+from models.table import Column, Table
 from tests.cli import Result, run
 from tests.helpers import OPEN, SCHOOLS, new_id, reg_file
 

@@ -19,7 +19,7 @@ from sqlmodel import Session, SQLModel
 from typer.testing import CliRunner
 
 from examflow import migrate
-from examflow.commands import db_cmds
+from examflow.cli import db_cmds
 from examflow.db import engine_for, session_scope
 from examflow.settings import get_settings
 from models import all_tables

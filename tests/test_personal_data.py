@@ -24,7 +24,7 @@ def leaks(text: str) -> list[str]:
 def test_demo_leaves_no_id_number_or_phone_in_prefect_or_var(
     home: Path, prefect_server: None, mail_sink: MailSink
 ) -> None:
-    from examflow.demo import run_demo
+    from examflow.cli.demo import run_demo
 
     rows = run_demo()
     assert any(r.state == "Stalled" for r in rows) and rows[-1].state == "StageComplete"

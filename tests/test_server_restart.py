@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from examflow.local_stack import prefect_server
+from examflow.cli.local_stack import prefect_server
 from models.domain import SHANGHAI
 from tests.cli import run
 from tests.conftest import CALENDAR

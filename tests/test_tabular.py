@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook, load_workbook
 
-import models.tabular as tabular
+import adapters.tabular as tabular
+from adapters.tabular import TableError, read_table, write_table
 from models.resident_id import ResidentIdError, validate_resident_id
-from models.tabular import Column, Table, TableError, read_table, write_table
+from models.table import Column, Table
 
 COLUMNS = (
     Column("school_code", ("学校代码", "school code")),

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import typer
 
-from examflow.console import AS_OF_HELP, fail, out, parse_as_of, read_upload, report_rejection
+from examflow.cli.console import AS_OF_HELP, fail, out, parse_as_of, read_upload, report_rejection
+from examflow.cli.mail_now import send_now
 from examflow.db import session_scope
-from examflow.mail_now import send_now
 from models.problems import RejectedFileError
 from models.schools import School
 from models.scores import (

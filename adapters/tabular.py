@@ -15,7 +15,6 @@ import unicodedata
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
 from itertools import islice
@@ -25,6 +24,8 @@ from typing import Any, NamedTuple
 from openpyxl import Workbook, load_workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, WriteOnlyCell
 from openpyxl.utils import get_column_letter
+
+from models.table import Column, Table
 
 MAX_BYTES = 64 * 1024 * 1024
 MAX_ROWS = 1_000_000
@@ -49,29 +50,8 @@ _FORMULA_WITHOUT_VALUE_RE = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class Column:
-    """A column the caller expects, found by any of its header labels."""
-
-    key: str
-    labels: tuple[str, ...]
-    required: bool = True
-
-
 class TableError(ValueError):
     """The file as a whole cannot be read as the expected table."""
-
-
-@dataclass(frozen=True)
-class Table:
-    """Rows as (row number as the user sees it, values by column key) and reading warnings.
-
-    Row numbers follow the spreadsheet: the header is row 1 (unless a title block sits above
-    it), blank rows are skipped but counted. Every column key is present, '' when empty.
-    """
-
-    rows: list[tuple[int, dict[str, str]]]
-    warnings: list[str]
 
 
 def read_table(data: bytes, filename: str, columns: Sequence[Column]) -> Table:

@@ -5,7 +5,8 @@ from pathlib import Path
 import typer
 from rich.table import Table as RichTable
 
-from examflow.console import AS_OF_HELP, fail, out, parse_as_of, read_upload, report_rejection
+from adapters.tabular import write_table
+from examflow.cli.console import AS_OF_HELP, fail, out, parse_as_of, read_upload, report_rejection
 from examflow.db import session_scope
 from models.domain import SOCIAL
 from models.problems import RejectedFileError
@@ -19,7 +20,7 @@ from models.schools import (
     import_schools,
 )
 from models.sittings import UnknownSittingError, get_sitting
-from models.tabular import Table, write_table
+from models.table import Table
 
 schools_app = typer.Typer(help="The register of schools and sites.", no_args_is_help=True)
 sites_app = typer.Typer(

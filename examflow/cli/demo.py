@@ -16,10 +16,11 @@ from pathlib import Path
 from rich.table import Table as RichTable
 from sqlmodel import col, select
 
+from adapters.tabular import read_table
 from deployments.plan import PlannedRun, plan_checkpoints
-from examflow.console import out
+from examflow.cli.console import out
+from examflow.cli.demo_results import Signers, file_demo_review, record_scores, resolve_demo_reviews
 from examflow.db import session_scope
-from examflow.demo_results import Signers, file_demo_review, record_scores, resolve_demo_reviews
 from examflow.settings import get_settings
 from examflow.synthetic import (
     REGISTRATION_HEADER,
@@ -40,7 +41,7 @@ from models.schools import SCHOOL_COLUMNS, agree_to_host, import_schools
 from models.sitting_calendar import parse_calendar
 from models.sittings import get_sitting, store_calendar
 from models.stages import SITE_FACTS
-from models.tabular import Table, read_table
+from models.table import Table
 
 SITTING = "2024-1"
 CALENDAR = Path(__file__).resolve().parents[1] / "calendars" / "2024-h1.toml"

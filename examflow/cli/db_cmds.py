@@ -5,7 +5,7 @@ from alembic.util import CommandError
 from sqlalchemy.engine import make_url
 
 from examflow import migrate
-from examflow.console import fail, out
+from examflow.cli.console import fail, out
 from examflow.settings import get_settings
 
 db_app = typer.Typer(

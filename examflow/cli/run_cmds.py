@@ -4,7 +4,7 @@ import json
 
 import typer
 
-from examflow.console import AS_OF_HELP, err, out, parse_as_of
+from examflow.cli.console import AS_OF_HELP, err, out, parse_as_of
 from examflow.prefect_env import prepare_prefect_env
 from models.checkpoints import CheckpointResult
 from models.domain import Checkpoint, StageCode

@@ -12,7 +12,7 @@ from models.certificates import build_batches, register_key, sign
 from models.credentials import ORGANISER, generate_keypair
 from models.scores import ReviewItem, ReviewRequest, file_review, import_scores, resolve_review
 from models.sittings import get_sitting
-from models.tabular import Table
+from models.table import Table
 
 REVIEWING_SCHOOL_INDEX = 0  # the first school with results files a review, resolved late
 

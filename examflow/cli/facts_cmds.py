@@ -4,7 +4,7 @@ from pathlib import Path
 
 import typer
 
-from examflow.console import AS_OF_HELP, fail, out, parse_as_of, read_upload, report_rejection
+from examflow.cli.console import AS_OF_HELP, fail, out, parse_as_of, read_upload, report_rejection
 from examflow.db import session_scope
 from models.facts import FACT_COLUMNS, FactError, SiteFact, record_fact, record_facts_file
 from models.problems import RejectedFileError

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import typer
 
-from examflow.console import (
+from examflow.cli.console import (
     AS_OF_HELP,
     ShowByDefault,
     fail,

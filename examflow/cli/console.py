@@ -10,9 +10,10 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
+from adapters.tabular import MAX_BYTES, TableError, read_table
 from models.domain import SHANGHAI
 from models.problems import RejectedFileError
-from models.tabular import MAX_BYTES, Column, Table, TableError, read_table
+from models.table import Column, Table
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)

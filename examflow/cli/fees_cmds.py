@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table as RichTable
 
-from examflow.console import AS_OF_HELP, ShowByDefault, fail, out, parse_as_of, read_upload
+from examflow.cli.console import AS_OF_HELP, ShowByDefault, fail, out, parse_as_of, read_upload
 from examflow.db import session_scope
 from models.certificates import schools_with_certificates
 from models.domain import Level
@@ -24,7 +24,7 @@ from models.fees import (
 )
 from models.registration import LEVEL_ALIASES
 from models.sittings import UnknownSittingError, get_sitting
-from models.tabular import Column
+from models.table import Column
 
 app = typer.Typer(
     cls=ShowByDefault,

@@ -7,7 +7,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table as RichTable
 
-from examflow.console import AS_OF_HELP, err, fail, out, parse_as_of
+from examflow.cli.console import AS_OF_HELP, err, fail, out, parse_as_of
 from examflow.db import session_scope
 from models.domain import StageCode
 from models.sitting_calendar import CalendarError, CalendarSpec, parse_calendar

@@ -6,7 +6,7 @@ from pathlib import Path
 import typer
 from sqlmodel import select
 
-from examflow.console import AS_OF_HELP, fail, out, parse_as_of
+from examflow.cli.console import AS_OF_HELP, fail, out, parse_as_of
 from examflow.db import session_scope
 from examflow.settings import get_settings
 from models.certificates import (

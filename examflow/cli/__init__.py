@@ -2,7 +2,7 @@
 
 import typer
 
-from examflow.commands import (
+from examflow.cli import (
     calendar_cmds,
     certificates_cmds,
     db_cmds,
@@ -46,7 +46,7 @@ for command in ("deploy", "serve", "up", "demo"):
 
 
 def main() -> None:
-    from examflow.console import fail
+    from examflow.cli.console import fail
     from examflow.migrate import SchemaError
 
     try:

@@ -3,7 +3,7 @@
 import typer
 from rich.table import Table as RichTable
 
-from examflow.console import AS_OF_HELP, fail, out, parse_as_of
+from examflow.cli.console import AS_OF_HELP, fail, out, parse_as_of
 from examflow.db import session_scope
 from models.registration import registration_counts
 from models.sittings import UnknownSittingError, get_sitting

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import typer
 
-from examflow.commands.calendar_cmds import read_calendar
-from examflow.console import fail, out
+from examflow.cli.calendar_cmds import read_calendar
+from examflow.cli.console import fail, out
 from examflow.db import session_scope
 from examflow.prefect_env import prepare_prefect_env
 from models.sitting_calendar import CalendarSpec
@@ -97,14 +97,14 @@ def up(
     """Start a local Prefect server and UI, an SMTP sink under var/mail and the materials
     download server, and serve the deployments of calendars/*.toml; all on 127.0.0.1.
     Ctrl-C stops everything."""
-    from examflow.local_stack import local_stack
+    from examflow.cli.local_stack import local_stack
 
     with local_stack(port, smtp_port, materials_port) as stack:
         out.print(
             f"Prefect UI: {stack.ui_url}   mail: {stack.mail_dir}/ (SMTP 127.0.0.1:{smtp_port})"
         )
         if demo:
-            from examflow.demo import run_demo
+            from examflow.cli.demo import run_demo
 
             run_demo()
         out.print("serving deployments; Ctrl-C to stop")
@@ -115,6 +115,6 @@ def demo() -> None:
     """Rehearse sitting 2024-1 end to end on a simulated clock (needs `examflow up` running,
     or runs against PREFECT_API_URL / ephemeral Prefect and EXAMFLOW_SMTP_*)."""
     prepare_prefect_env()
-    from examflow.demo import run_demo
+    from examflow.cli.demo import run_demo
 
     run_demo()
