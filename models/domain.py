@@ -1,9 +1,20 @@
 """The notice's vocabulary as enums, and the time zone the calendar is written in."""
 
+from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def in_shanghai(moment: datetime) -> datetime:
+    """The moment on Shanghai's clock; a naive value already means Shanghai time.
+
+    (`naive.astimezone(...)` would read a naive value as the machine's local zone.)
+    """
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        return moment.replace(tzinfo=SHANGHAI)
+    return moment.astimezone(SHANGHAI)
 
 
 class Level(StrEnum):
