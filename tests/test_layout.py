@@ -11,8 +11,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-OURS = {"adapters", "deployments", "examflow", "flows", "models", "notifications", "portal"}
-OURS |= {"tasks"}
+OURS = {
+    "adapters",
+    "deployments",
+    "examflow",
+    "flows",
+    "models",
+    "notifications",
+    "portal",
+    "tasks",
+}
 # Infrastructure inside examflow/: settings, database wiring, migrations. The CLI (examflow.cli)
 # and the portal are shells: nothing but themselves imports them.
 INFRA = {"examflow.settings", "examflow.db", "examflow.migrate", "examflow.migrations"}
