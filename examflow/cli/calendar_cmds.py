@@ -9,6 +9,7 @@ from rich.table import Table as RichTable
 
 from examflow.cli.console import AS_OF_HELP, err, fail, out, parse_as_of
 from examflow.db import session_scope
+from examflow.shipped import notice_calendar
 from models.domain import StageCode
 from models.sitting_calendar import CalendarError, CalendarSpec, parse_calendar
 from models.sittings import store_calendar
@@ -64,15 +65,22 @@ def print_calendar(calendar: CalendarSpec) -> None:
     out.print(table)
 
 
+CALENDAR_HELP = "The calendar file (default: the shipped 2024 notice's calendar)."
+
+
 @app.command("check")
-def check(file: Path) -> None:
+def check(file: Path | None = typer.Argument(None, help=CALENDAR_HELP)) -> None:
     """Validate a calendar file: print its sittings, or every problem (exit 1)."""
-    print_calendar(read_calendar(file))
+    print_calendar(read_calendar(file or notice_calendar()))
 
 
 @app.command("load")
-def load(file: Path, as_of: str | None = typer.Option(None, help=AS_OF_HELP)) -> None:
+def load(
+    file: Path | None = typer.Argument(None, help=CALENDAR_HELP),
+    as_of: str | None = typer.Option(None, help=AS_OF_HELP),
+) -> None:
     """Store or update the sittings of a calendar file (idempotent)."""
+    file = file or notice_calendar()
     calendar = read_calendar(file)
     with session_scope() as session:
         outcome = store_calendar(session, calendar, str(file), parse_as_of(as_of))

@@ -11,7 +11,6 @@ import csv
 import io
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from rich.table import Table as RichTable
 from sqlmodel import col, select
@@ -22,6 +21,7 @@ from examflow.cli.console import out
 from examflow.cli.demo_results import Signers, file_demo_review, record_scores, resolve_demo_reviews
 from examflow.db import session_scope
 from examflow.settings import get_settings
+from examflow.shipped import notice_calendar
 from examflow.synthetic import (
     REGISTRATION_HEADER,
     SCHOOL_HEADER,
@@ -44,7 +44,7 @@ from models.stages import SITE_FACTS
 from models.table import Table
 
 SITTING = "2024-1"
-CALENDAR = Path(__file__).resolve().parents[1] / "calendars" / "2024-h1.toml"
+CALENDAR = notice_calendar()  # shipped with examflow: the demo runs from any directory
 REGISTERED_AT = datetime(2024, 4, 20, 10, 0, tzinfo=SHANGHAI)
 # which sites lag at which stage (they catch up only after ops chase them)
 LAGGARDS: dict[StageCode, tuple[str, ...]] = {

@@ -9,11 +9,12 @@ from examflow.cli.calendar_cmds import read_calendar
 from examflow.cli.console import fail, out
 from examflow.db import session_scope
 from examflow.prefect_env import prepare_prefect_env
+from examflow.shipped import shipped_calendars
 from models.sitting_calendar import CalendarSpec
 from models.sittings import store_calendar
 
 DEFAULT_CALENDARS = "calendars/*.toml"
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_HELP = f"Calendar files (default {DEFAULT_CALENDARS}, else the shipped calendars)."
 REMIND_HELP = "Days before each close on which to remind (repeatable)."
 
 
@@ -23,12 +24,10 @@ def load_calendars(files: list[Path]) -> list[CalendarSpec]:
 
     from models.domain import SHANGHAI
 
-    if not files:  # the working directory's calendars, else the project's own
-        files = sorted(Path().glob(DEFAULT_CALENDARS)) or sorted(
-            PROJECT_ROOT.glob(DEFAULT_CALENDARS)
-        )
+    if not files:  # the working directory's calendars, else the ones shipped with examflow
+        files = sorted(Path().glob(DEFAULT_CALENDARS)) or shipped_calendars()
     if not files:
-        fail(f"no calendar given and none found at {DEFAULT_CALENDARS}")
+        fail(f"no calendar given, none found at {DEFAULT_CALENDARS} and none shipped")
     calendars = [read_calendar(f) for f in files]
     with session_scope() as session:
         for path, calendar in zip(files, calendars, strict=True):
@@ -37,9 +36,7 @@ def load_calendars(files: list[Path]) -> list[CalendarSpec]:
 
 
 def deploy(
-    calendars: list[Path] = typer.Argument(
-        None, help=f"Calendar files (default {DEFAULT_CALENDARS})."
-    ),
+    calendars: list[Path] = typer.Argument(None, help=DEFAULT_HELP),
     work_pool: str = typer.Option("examflow", help="Process work pool (created if missing)."),
     remind: list[int] = typer.Option([3, 1], help=REMIND_HELP),
 ) -> None:
@@ -72,9 +69,7 @@ def deploy(
 
 
 def serve(
-    calendars: list[Path] = typer.Argument(
-        None, help=f"Calendar files (default {DEFAULT_CALENDARS})."
-    ),
+    calendars: list[Path] = typer.Argument(None, help=DEFAULT_HELP),
     remind: list[int] = typer.Option([3, 1], help=REMIND_HELP),
 ) -> None:
     """Serve one deployment per sitting and the ops deployments from this process (Ctrl-C
@@ -95,7 +90,8 @@ def up(
     materials_port: int = typer.Option(8090, help="Materials download port (127.0.0.1)."),
 ) -> None:
     """Start a local Prefect server and UI, an SMTP sink under var/mail and the materials
-    download server, and serve the deployments of calendars/*.toml; all on 127.0.0.1.
+    download server, and serve the deployments of calendars/*.toml (else the shipped
+    calendars); all on 127.0.0.1.
     Ctrl-C stops everything."""
     from examflow.cli.local_stack import local_stack
 
