@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     ops_email: str = "ops@localhost"
     public_url: str = "http://127.0.0.1:8090"
     link_secret: SecretStr | None = None
+    portal_host: str = "127.0.0.1"
+    portal_port: int = 8090
+    portal_as_of: str | None = None  # a fixed clock for a rehearsal (ISO; Asia/Shanghai)
 
     def resolved_database_url(self) -> str:
         if self.database_url:

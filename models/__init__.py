@@ -15,6 +15,7 @@ TABLE_MODULES = (
     "models.scores",
     "models.certificates",
     "models.outbox",
+    "models.portal_access",
 )
 
 

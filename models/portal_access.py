@@ -1,0 +1,337 @@
+"""Who may act in the school portal: sign-in links, sessions, sign-in rate limits, the audit.
+
+A school's registered contact addresses are its identity. A link token (256 random bits) is
+stored only as its SHA-256; a session likewise. Everything takes ``as_of``: no clock here.
+"""
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import func, update
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from models.condition import Missing
+from models.domain import StageState
+from models.problems import RowProblem
+from models.schools import School
+from models.sitting_calendar import Window
+from models.table import Table
+
+REQUESTED_LINK_TTL = timedelta(minutes=30)
+SESSION_TTL = timedelta(hours=12)
+SIGNIN_REQUESTS_PER_HOUR = 5
+
+
+class PortalLink(SQLModel, table=True):
+    """A sign-in link: for one school (and optionally one sitting and stage), until it expires."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    school_code: str = Field(foreign_key="school.code", index=True)
+    contact: str = Field(description="the address the link was sent to (or ops' choice)")
+    sitting_code: str | None = None
+    stage: str | None = None
+    single_use: bool
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+class PortalSession(SQLModel, table=True):
+    """A signed-in browser: the cookie holds a random id, this row its hash."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    csrf_token: str
+    school_code: str = Field(foreign_key="school.code", index=True)
+    contact: str
+    created_at: datetime
+    expires_at: datetime
+    ended_at: datetime | None = None
+
+
+class SignInRequest(SQLModel, table=True):
+    """One request for a sign-in link (registered or not), for the hourly limits.
+
+    The address is kept as a hash: strangers' typing is nobody's record.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    school_code: str = Field(max_length=64, index=True)
+    address_hash: str = Field(max_length=64, index=True)
+    requested_at: datetime = Field(index=True)
+
+
+class PortalAudit(SQLModel, table=True):
+    """One action a school took in the portal."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    sitting_code: str = Field(index=True)
+    school_code: str = Field(index=True)
+    contact: str
+    action: str
+    detail: str = ""
+    at: datetime
+    client: str = ""
+
+
+def new_token() -> str:
+    """A fresh random token: 256 bits, URL-safe."""
+    return secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _address_hash(address: str) -> str:
+    return hashlib.sha256(address.strip().casefold().encode()).hexdigest()
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)
+
+
+# -- who is a school's contact ------------------------------------------------------------
+
+
+def registered_contacts(school: School) -> list[str]:
+    return [a for a in (school.affairs_email, school.tech_email) if a]
+
+
+def is_registered_contact(session: Session, school_code: str, address: str) -> bool:
+    """True if ``address`` is one of the school's registered contact addresses."""
+    school = session.get(School, school_code.strip())
+    if school is None:
+        return False
+    wanted = address.strip().casefold()
+    return any(hmac.compare_digest(a.casefold(), wanted) for a in registered_contacts(school))
+
+
+def note_signin_request(
+    session: Session,
+    school_code: str,
+    address: str,
+    as_of: datetime,
+    limit: int = SIGNIN_REQUESTS_PER_HOUR,
+) -> bool:
+    """Count a request for a link; False (and nothing noted) when the school or the address
+    already asked ``limit`` times in the hour before ``as_of``."""
+    since = _utc(as_of) - timedelta(hours=1)
+    school_code, digest = school_code.strip(), _address_hash(address)
+    for column, value in (
+        (SignInRequest.school_code, school_code),
+        (SignInRequest.address_hash, digest),
+    ):
+        n = session.exec(
+            select(func.count())
+            .select_from(SignInRequest)
+            .where(column == value, col(SignInRequest.requested_at) > since)
+        ).one()
+        if n >= limit:
+            return False
+    session.add(
+        SignInRequest(school_code=school_code, address_hash=digest, requested_at=_utc(as_of))
+    )
+    session.flush()
+    return True
+
+
+# -- links and sessions -------------------------------------------------------------------
+
+
+def issue_link(
+    session: Session,
+    school_code: str,
+    contact: str,
+    as_of: datetime,
+    *,
+    expires_at: datetime,
+    single_use: bool,
+    sitting_code: str | None = None,
+    stage: str | None = None,
+) -> str:
+    """Store a new link (its hash only) and return its token, to be mailed or printed once."""
+    token = new_token()
+    session.add(
+        PortalLink(
+            token_hash=token_hash(token),
+            school_code=school_code,
+            contact=contact,
+            sitting_code=sitting_code,
+            stage=stage,
+            single_use=single_use,
+            created_at=_utc(as_of),
+            expires_at=_utc(expires_at),
+        )
+    )
+    session.flush()
+    return token
+
+
+def valid_link(session: Session, token: str, as_of: datetime) -> PortalLink | None:
+    """The link if it exists, has not expired and (if single-use) was not used; else None."""
+    link = session.exec(
+        select(PortalLink).where(PortalLink.token_hash == token_hash(token))
+    ).first()
+    if link is None or _utc(as_of) > _utc(link.expires_at):
+        return None
+    if link.single_use and link.used_at is not None:
+        return None
+    return link
+
+
+def use_link(session: Session, token: str, as_of: datetime) -> PortalLink | None:
+    """Redeem a link: a single-use link is marked used, atomically (of two concurrent uses
+    only one succeeds). None if the link is not valid now."""
+    link = valid_link(session, token, as_of)
+    if link is None:
+        return None
+    if link.single_use:
+        marked = session.connection().execute(
+            update(PortalLink)
+            .where(col(PortalLink.id) == link.id, col(PortalLink.used_at).is_(None))
+            .values(used_at=_utc(as_of))
+        )
+        if marked.rowcount != 1:
+            return None
+        session.expire(link)
+    return link
+
+
+def open_session(session: Session, link: PortalLink, as_of: datetime) -> str:
+    """A new session for the link's school and contact; returns the cookie's token."""
+    token = new_token()
+    session.add(
+        PortalSession(
+            token_hash=token_hash(token),
+            csrf_token=new_token(),
+            school_code=link.school_code,
+            contact=link.contact,
+            created_at=_utc(as_of),
+            expires_at=_utc(as_of) + SESSION_TTL,
+        )
+    )
+    session.flush()
+    return token
+
+
+def session_for(session: Session, token: str, as_of: datetime) -> PortalSession | None:
+    row = session.exec(
+        select(PortalSession).where(PortalSession.token_hash == token_hash(token))
+    ).first()
+    if row is None or row.ended_at is not None or _utc(as_of) > _utc(row.expires_at):
+        return None
+    return row
+
+
+def end_session(session: Session, token: str, as_of: datetime) -> None:
+    row = session_for(session, token, as_of)
+    if row is not None:
+        row.ended_at = _utc(as_of)
+        session.add(row)
+
+
+# -- the audit ----------------------------------------------------------------------------
+
+
+def record_action(
+    session: Session,
+    *,
+    sitting_code: str,
+    school_code: str,
+    contact: str,
+    action: str,
+    as_of: datetime,
+    client: str = "",
+    detail: str = "",
+) -> PortalAudit:
+    row = PortalAudit(
+        sitting_code=sitting_code,
+        school_code=school_code,
+        contact=contact,
+        action=action,
+        detail=detail,
+        at=_utc(as_of),
+        client=client,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def audit_rows(
+    session: Session, sitting_code: str, school_code: str | None = None
+) -> list[PortalAudit]:
+    query = select(PortalAudit).where(PortalAudit.sitting_code == sitting_code)
+    if school_code is not None:
+        query = query.where(PortalAudit.school_code == school_code)
+    return list(session.exec(query.order_by(col(PortalAudit.at), col(PortalAudit.id))))
+
+
+# -- what a school sees -------------------------------------------------------------------
+
+
+def rows_of_other_schools(table: Table, school_code: str) -> list[RowProblem]:
+    """A school's upload may only register its own candidates: every other row is refused."""
+    return [
+        RowProblem(
+            row,
+            "学校代码 (school_code)",
+            f"{values['school_code']!r} is not your school ({school_code}): "
+            "a school registers only its own candidates",
+        )
+        for row, values in table.rows
+        if values.get("school_code", "").strip() != school_code
+    ]
+
+
+class SchoolStageState(StrEnum):
+    not_started = "not_started"
+    to_do = "to_do"
+    done = "done"
+    overdue = "overdue"
+
+
+SCHOOL_STAGE_LABELS_ZH: dict[SchoolStageState, str] = {
+    SchoolStageState.not_started: "未开始",
+    SchoolStageState.to_do: "待办",
+    SchoolStageState.done: "已完成",
+    SchoolStageState.overdue: "已逾期",
+}
+
+
+def owed_by(missing: list[Missing], parties: set[str]) -> list[Missing]:
+    """The missing items that name one of ``parties`` (a school and, if it is one, its site)."""
+    return [m for m in missing if m.party in parties]
+
+
+def school_stage_state(
+    window: Window, stage_state: StageState, owed: list[Missing], as_of: datetime
+) -> SchoolStageState:
+    """A school's state in a stage: not started before the window; overdue when it still owes
+    something after the close; to do while it owes something; done once it owes nothing (and
+    the stage is not merely waiting on the window: a still-open stage with nothing owed is done
+    for this school)."""
+    if stage_state is StageState.upcoming or not window.has_opened(as_of):
+        return SchoolStageState.not_started
+    if owed:
+        return SchoolStageState.overdue if window.has_closed(as_of) else SchoolStageState.to_do
+    return SchoolStageState.done
+
+
+@dataclass(frozen=True)
+class ActionWindow:
+    """Whether an action is allowed now, and the window it is allowed in."""
+
+    open: bool
+    opens_at: datetime | None
+    closes_at: datetime
+
+
+def action_window(window: Window, as_of: datetime) -> ActionWindow:
+    return ActionWindow(window.contains(as_of), window.opens_at, window.closes_at)
