@@ -1,8 +1,14 @@
-"""The outbox: every message examflow means to send, one row per (sitting, stage, checkpoint,
-day, recipient), queued once and delivered by ``notifications.sender``.
+"""The outbox: every message examflow means to send, queued once under a unique key and
+delivered by ``notifications.sender``.
+
+The key says how often a message may go: an *announcement* (a window opens, the results, a
+review's outcome) once per (sitting, stage, checkpoint, recipient), whatever day a re-run
+happens; any other message (a reminder, an escalation, the go/no-go) once per checkpoint day.
+Which templates are announcements is :data:`ANNOUNCEMENT_TEMPLATES`, and nowhere else.
 
 A row is ``pending`` until a server accepted it (``sent``) or refused it for good
-(``failed``). Queueing the same drafts again inserts nothing and returns only the rows that
+(``failed``); :func:`mark_sent`, :func:`mark_failed` and :func:`record_attempt` are those
+transitions. Queueing the same drafts again inserts nothing and returns only the rows that
 have not gone out yet, so a re-run re-delivers what did not go out and never re-sends what did.
 """
 
@@ -16,7 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import ConfigDict, field_validator, model_validator
-from sqlalchemy import DateTime, Dialect, UniqueConstraint, func, insert, select, tuple_
+from sqlalchemy import DateTime, Dialect, UniqueConstraint, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, Session, SQLModel
@@ -88,9 +94,33 @@ class OutboxMessage(OutboxMessageBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
 
 
-def outbox_key(sitting: str, stage: str, checkpoint: str, day: date, recipient_ref: str) -> str:
-    """The unique key of a message: ``sitting|stage|checkpoint|day|recipient``."""
-    parts = (str(sitting), str(stage), str(checkpoint), day.isoformat(), str(recipient_ref))
+ONCE = "once"
+"""The day part of an announcement's key: the same on every day."""
+
+ANNOUNCEMENT_TEMPLATES = frozenset({"window_open", "publicity_results", "review_resolved"})
+"""Templates that announce something: sent once per recipient per sitting, stage and
+checkpoint, whatever day a re-run happens. Every other template (reminders, the stall
+escalation, the go/no-go) may go again on another day, once a day."""
+
+
+def is_announcement(template: str) -> bool:
+    """Whether a message rendered from ``template`` goes once, not once a day."""
+    return template in ANNOUNCEMENT_TEMPLATES
+
+
+def outbox_key(
+    sitting: str,
+    stage: str,
+    checkpoint: str,
+    day: date,
+    recipient_ref: str,
+    *,
+    once: bool = False,
+) -> str:
+    """The unique key of a message: ``sitting|stage|checkpoint|day|recipient``, with the day
+    part ``once`` for an announcement (the same key on every day)."""
+    day_part = ONCE if once else day.isoformat()
+    parts = (str(sitting), str(stage), str(checkpoint), day_part, str(recipient_ref))
     for part in parts:
         if not part or KEY_SEPARATOR in part or "\r" in part or "\n" in part:
             raise ValueError(
@@ -160,13 +190,15 @@ def _safe_domain(domain: str) -> bool:
 class MessageDraft(OutboxContent):
     """Everything a caller provides for one message; the outbox adds the rest when queueing.
 
-    ``key`` may be left empty: it is then built with :func:`outbox_key`; when given it must
-    equal that.
+    ``once`` marks an announcement (see :func:`is_announcement`): its key has no day, so it
+    is queued once whatever the day. ``key`` may be left empty: it is then built with
+    :func:`outbox_key`; when given it must equal that.
     """
 
     model_config = ConfigDict(frozen=True)  # type: ignore[assignment]
 
     key: str = ""
+    once: bool = False
 
     @field_validator("to_addr")
     @classmethod
@@ -197,7 +229,12 @@ class MessageDraft(OutboxContent):
     @model_validator(mode="after")
     def _consistent(self) -> "MessageDraft":
         expected = outbox_key(
-            self.sitting_code, self.stage, self.checkpoint, self.day, self.recipient_ref
+            self.sitting_code,
+            self.stage,
+            self.checkpoint,
+            self.day,
+            self.recipient_ref,
+            once=self.once,
         )
         if not self.key:
             object.__setattr__(self, "key", expected)
@@ -220,13 +257,12 @@ class MessageDraft(OutboxContent):
 _TABLE = OutboxMessage.__table__  # type: ignore[attr-defined]
 
 
-def _groups(drafts: Iterable[MessageDraft]) -> list[tuple[str, str, str, date]]:
-    return sorted({(d.sitting_code, d.stage, d.checkpoint, d.day) for d in drafts})
+_KEYS_PER_QUERY = 1000
 
 
-def _group_filter(groups: Sequence[tuple[str, str, str, date]]) -> Any:
-    t = _TABLE.c
-    return tuple_(t.sitting_code, t.stage, t.checkpoint, t.day).in_(groups)
+def _key_chunks(keys: Iterable[str]) -> list[list[str]]:
+    ordered = sorted(keys)
+    return [ordered[i : i + _KEYS_PER_QUERY] for i in range(0, len(ordered), _KEYS_PER_QUERY)]
 
 
 def _insert_ignoring_conflicts(session: Session) -> Any:
@@ -244,10 +280,10 @@ def queue_messages(
     """Queue ``drafts``; return the ids of all their rows that are still pending, ascending.
 
     Drafts whose key is already in the outbox are not inserted again (whatever their
-    status); of several drafts with the same key, the first counts. The existing keys are
-    read in one query per (sitting, stage, checkpoint, day) set and the new rows inserted in
-    bulk (a concurrent insert of the same key is ignored, not an error). Each new row gets a
-    stable Message-ID ``<hex@mail_domain>``. The caller commits.
+    status, and whatever day an announcement was first queued); of several drafts with the
+    same key, the first counts. The existing keys are read by key, a thousand a query, and
+    the new rows inserted in bulk (a concurrent insert of the same key is ignored, not an
+    error). Each new row gets a stable Message-ID ``<hex@mail_domain>``. The caller commits.
     """
     if queued_at.tzinfo is None:
         raise ValueError("queued_at must be an aware datetime")
@@ -258,14 +294,16 @@ def queue_messages(
     unique: dict[str, MessageDraft] = {}
     for draft in drafts:
         unique.setdefault(draft.key, draft)
-    groups = _groups(unique.values())
+    chunks = _key_chunks(unique)
     conn = session.connection()
     t = _TABLE.c
-    existing = set(conn.execute(select(t.key).where(_group_filter(groups))).scalars())
+    existing: set[str] = set()
+    for chunk in chunks:
+        existing.update(conn.execute(select(t.key).where(t.key.in_(chunk))).scalars())
     when = queued_at.astimezone(UTC)
     new_rows = [
         {
-            **draft.model_dump(),
+            **draft.model_dump(exclude={"once"}),
             "message_id": f"<{uuid.uuid4().hex}@{mail_domain}>",
             "status": OutboxStatus.pending,
             "attempts": 0,
@@ -278,10 +316,11 @@ def queue_messages(
     ]
     if new_rows:
         conn.execute(_insert_ignoring_conflicts(session), new_rows)
-    pending = conn.execute(
-        select(t.id, t.key).where(_group_filter(groups), t.status == OutboxStatus.pending)
-    ).all()
-    return sorted(row.id for row in pending if row.key in unique)
+    pending: list[int] = []
+    for chunk in chunks:
+        query = select(t.id).where(t.key.in_(chunk), t.status == OutboxStatus.pending)
+        pending.extend(conn.execute(query).scalars())
+    return sorted(pending)
 
 
 def outbox_counts(

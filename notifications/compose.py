@@ -3,9 +3,9 @@
 from datetime import date, datetime
 
 from models.checkpoints import CheckpointOutcome, PlannedMessage
-from models.domain import SHANGHAI
+from models.domain import in_shanghai
 from models.links import materials_link
-from models.outbox import MessageDraft
+from models.outbox import MessageDraft, is_announcement
 from models.sittings import Sitting
 from notifications.ics import sitting_ics
 from notifications.rendering import render_message
@@ -13,7 +13,7 @@ from notifications.rendering import render_message
 
 def checkpoint_day(as_of: datetime) -> date:
     """The checkpoint's day in Asia/Shanghai: one message per recipient per checkpoint day."""
-    return as_of.astimezone(SHANGHAI).date()
+    return in_shanghai(as_of).date()
 
 
 KIND_LABELS = {
@@ -64,6 +64,7 @@ def compose(
                 stage=outcome.stage.value,
                 checkpoint=outcome.checkpoint.value,
                 day=day,
+                once=is_announcement(p.template),
                 recipient_ref=p.recipient_ref,
                 to_addr=p.to_addr,
                 cc_addr=p.cc_addr,

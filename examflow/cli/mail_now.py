@@ -5,7 +5,7 @@ from datetime import datetime
 from examflow.db import session_scope
 from examflow.settings import get_settings
 from models.domain import SHANGHAI
-from models.outbox import MessageDraft, message_domain, queue_messages
+from models.outbox import MessageDraft, is_announcement, message_domain, queue_messages
 from notifications.rendering import render_message
 from notifications.sender import DeliveryReport, deliver_sync
 from tasks.smtp import smtp_config
@@ -22,7 +22,7 @@ def send_now(
     context: dict[str, object],
     as_of: datetime,
 ) -> DeliveryReport:
-    """One message through the outbox (so a repeat the same day is not sent twice)."""
+    """One message through the outbox (an announcement goes once; any other once a day)."""
     settings = get_settings()
     rendered = render_message(template, context)
     draft = MessageDraft(
@@ -30,6 +30,7 @@ def send_now(
         stage=stage,
         checkpoint=checkpoint,
         day=as_of.astimezone(SHANGHAI).date(),
+        once=is_announcement(template),
         recipient_ref=recipient_ref,
         to_addr=to_addr,
         subject=rendered.subject,
