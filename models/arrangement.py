@@ -77,7 +77,14 @@ def arrange_site(
     rooms: list[RoomSpec],
     previous: dict[int, tuple[str, int]],
 ) -> SiteArrangement:
-    """Seat one site's candidates (registration ids per level, in a stable order)."""
+    """Seat one site's candidates (registration ids per level, in a stable order).
+
+    Levels whose slots overlap split the site's rooms, each room going whole to one level.
+    The quick way first: seats already given stay, and the largest level takes rooms in name
+    order. When that leaves someone without a seat, the split is searched exactly
+    (`split_rooms`): the fewest candidates without a seat, then the most seats already given
+    kept, then the first split in room-name order.
+    """
     result = SiteArrangement()
     capacity = {r.name: r.seats for r in rooms}
     level_of = {rid: level for level, rids in candidates.items() for rid in rids}
@@ -87,9 +94,87 @@ def arrange_site(
             if level_of.get(rid) in group and room in capacity:
                 owner.setdefault(room, level_of[rid])
         # the largest level picks rooms first: fewer candidates end up short of a seat
-        for level in sorted(group, key=lambda lv: (-len(candidates[lv]), lv)):
-            _seat_level(level, candidates[level], rooms, capacity, owner, previous, result)
+        order = sorted(group, key=lambda lv: (-len(candidates[lv]), lv))
+        quick = SiteArrangement()
+        for level in order:
+            _seat_level(level, candidates[level], rooms, capacity, owner, previous, quick)
+        if quick.short and len(group) > 1:
+            owner = split_rooms(order, candidates, rooms, previous)
+            quick = SiteArrangement()
+            for level in order:
+                _seat_level(level, candidates[level], rooms, capacity, owner, previous, quick)
+        result.seats.update(quick.seats)
+        result.short.update(quick.short)
     return result
+
+
+def split_rooms(
+    levels: list[str],
+    candidates: dict[str, list[int]],
+    rooms: list[RoomSpec],
+    previous: dict[int, tuple[str, int]],
+) -> dict[str, str]:
+    """Give every room whole to one of `levels` (slots that overlap): room -> level.
+
+    Exact: the fewest candidates without a seat, then the most seats already given kept (a
+    candidate keeps a seat when its room stays with its level), then the first such split
+    in room order with levels in the given order. A dynamic programme over the rooms whose
+    state is the seats given so far to every level but the last (the last takes the rest:
+    a room left unused never helps); two levels and a few dozen rooms are a few thousand
+    states per room.
+    """
+    need = [len(candidates[lv]) for lv in levels]
+    total = sum(r.seats for r in rooms)
+    index = {lv: i for i, lv in enumerate(levels)}
+    kept_seats: list[list[set[int]]] = [[set() for _ in levels] for _ in rooms]
+    room_index = {r.name: i for i, r in enumerate(rooms)}
+    for level in levels:
+        for rid in candidates[level]:
+            name, seat = previous.get(rid, UNSEATED)
+            i = room_index.get(name)
+            if i is not None and 1 <= seat <= rooms[i].seats:
+                kept_seats[i][index[level]].add(seat)
+    kept = [[len(s) for s in per_level] for per_level in kept_seats]
+    last = len(levels) - 1
+
+    def give(given: tuple[int, ...], c: int, seats: int) -> tuple[int, ...]:
+        return given if c == last else (*given[:c], given[c] + seats, *given[c + 1 :])
+
+    def _score(
+        after: dict[tuple[int, ...], tuple[int, int]], g: tuple[int, ...], c: int, i: int
+    ) -> tuple[int, int]:
+        short, lost = after[give(g, c, rooms[i].seats)]
+        return short, lost - kept[i][c]
+
+    layers: list[set[tuple[int, ...]]] = [{(0,) * last}]  # reachable states before room i
+    for room in rooms:
+        layers.append({give(g, c, room.seats) for g in layers[-1] for c in range(len(levels))})
+    # value[g] = (candidates without a seat, -seats kept) for the rooms from here on
+    value = {
+        g: (
+            sum(max(0, n - s) for n, s in zip(need, g, strict=False))
+            + max(0, need[last] - (total - sum(g))),
+            0,
+        )
+        for g in layers[-1]
+    }
+    values = [value]
+    for i in range(len(rooms) - 1, -1, -1):
+        after = values[-1]
+        value = {}
+        for g in layers[i]:
+            value[g] = min(_score(after, g, c, i) for c in range(len(levels)))
+        values.append(value)
+    values.reverse()
+
+    given = (0,) * last
+    owner: dict[str, str] = {}
+    for i, room in enumerate(rooms):  # walk the optimum, the first choice on ties
+        choices = [_score(values[i + 1], given, c, i) for c in range(len(levels))]
+        c = choices.index(min(choices))
+        owner[room.name] = levels[c]
+        given = give(given, c, room.seats)
+    return owner
 
 
 def _seat_level(

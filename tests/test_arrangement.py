@@ -128,3 +128,77 @@ def test_full_rooms_are_used_exactly_and_afternoon_levels_split_the_rooms() -> N
     assert len(afternoon_rooms["初级"]) == 2 and len(afternoon_rooms["高级"]) == 1
     assert not afternoon_rooms["初级"] & afternoon_rooms["高级"]
     assert len({plan.seats[r] for r in candidates["中级"]}) == 120  # all 4 rooms, full
+
+
+def _seat_everyone_in_rooms(register_loaded: Path, rooms: list[tuple[str, int]]) -> str:
+    rooms_file = write_csv(
+        register_loaded / "rooms.csv",
+        ["考点代码", "考场", "座位数"],
+        [["P3", name, str(seats)] for name, seats in rooms],
+    )
+    assert run("rooms", "import", str(rooms_file)).exit_code == 0
+    rows = [["P3", f"高{i}", new_id(), "高级", ""] for i in range(8)]
+    rows += [["P3", f"初{i}", new_id(), "初级", ""] for i in range(6)]
+    registered = run("register", "2024-3", str(reg_file(register_loaded, rows)), "--as-of", OPEN)
+    assert registered.exit_code == 0, registered.output
+    result = run("arrange", "2024-3", "--as-of", "2024-06-08T23:00")
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_overlapping_levels_are_seated_when_the_6_seat_room_is_named_first(
+    register_loaded: Path,
+) -> None:
+    # 高级 (8) fits only in the two 4-seat rooms, 初级 (6) only in the 6-seat room
+    out = _seat_everyone_in_rooms(register_loaded, [("201", 6), ("202", 4), ("203", 4)])
+    assert "14 seated" in out
+    with session_scope() as session:
+        rooms = {(a.level, a.room) for a in session.exec(select(SeatAssignment))}
+    assert rooms == {("初级", "201"), ("高级", "202"), ("高级", "203")}
+
+
+def test_overlapping_levels_are_seated_when_the_6_seat_room_is_named_last(
+    register_loaded: Path,
+) -> None:
+    out = _seat_everyone_in_rooms(register_loaded, [("201", 4), ("202", 4), ("203", 6)])
+    assert "14 seated" in out
+    with session_scope() as session:
+        rooms = {(a.level, a.room) for a in session.exec(select(SeatAssignment))}
+    assert rooms == {("初级", "203"), ("高级", "201"), ("高级", "202")}
+
+
+def test_a_seat_already_given_is_kept_when_the_rooms_must_be_split_differently() -> None:
+    rooms = [RoomSpec("201", 6), RoomSpec("202", 4), RoomSpec("203", 4)]
+    candidates = {"高级": list(range(1, 9)), "初级": list(range(9, 15))}
+    plan = arrange_site(SPEC_3, candidates, rooms, {1: ("202", 3)})
+    assert plan.short == {}
+    assert plan.seats[1] == ("202", 3)
+    assert {plan.seats[r][0] for r in range(9, 15)} == {"201"}
+    assert {plan.seats[r][0] for r in range(1, 9)} == {"202", "203"}
+
+
+def test_a_seat_already_given_moves_when_everyone_cannot_be_seated_otherwise() -> None:
+    rooms = [RoomSpec("201", 6), RoomSpec("202", 4), RoomSpec("203", 4)]
+    candidates = {"高级": list(range(1, 9)), "初级": list(range(9, 15))}
+    plan = arrange_site(SPEC_3, candidates, rooms, {1: ("201", 1)})
+    assert plan.short == {}
+    assert plan.seats[1][0] in {"202", "203"}
+    assert {plan.seats[r][0] for r in range(9, 15)} == {"201"}
+
+
+def test_when_some_must_go_without_a_seat_the_fewest_do() -> None:
+    rooms = [RoomSpec("201", 6), RoomSpec("202", 4), RoomSpec("203", 4)]
+    # 15 candidates for 14 seats: 初级 in 201 leaves one 初级 short; 高级 in 201 + 202, three
+    plan = arrange_site(SPEC_3, {"高级": list(range(1, 9)), "初级": list(range(9, 16))}, rooms, {})
+    assert plan.short == {"初级": 1}
+    assert {plan.seats[r][0] for r in range(1, 9)} == {"202", "203"}
+
+
+def test_a_few_dozen_rooms_of_different_sizes_are_split_exactly() -> None:
+    # 36 rooms of 21..56 seats, 1,386 in all; 初级 and 高级 leave 1 seat free, so 高级 needs
+    # rooms of 517 or 518 seats together, e.g. the rooms of 48..56 seats, 21 and 28
+    rooms = [RoomSpec(f"R{i:02d}", 21 + i) for i in range(36)]
+    senior, junior = 517, 1386 - 517 - 1
+    candidates = {"初级": list(range(junior)), "高级": list(range(junior, junior + senior))}
+    plan = arrange_site(SPEC_3, candidates, rooms, {})
+    assert plan.short == {}
