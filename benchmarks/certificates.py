@@ -31,18 +31,10 @@ from datetime import datetime
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from examflow.synthetic import make_id_number, make_name
-from models.credentials import (
-    ORGANISER,
-    BatchEntry,
-    CertificateBatch,
-    CredentialVerifier,
-    KeyRegistry,
-    issue_credentials,
-    public_key_b64,
-    registry,
-    sign_batch,
-    verify_credential,
-)
+from models.credentials.batch import BatchEntry, CertificateBatch
+from models.credentials.keys import ORGANISER, KeyRegistry, public_key_b64, registry
+from models.credentials.signing import issue_credentials, sign_batch
+from models.credentials.verification import CredentialVerifier, verify_credential
 from models.domain import SHANGHAI, Level
 
 LEVELS = list(Level)

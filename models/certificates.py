@@ -17,19 +17,16 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from models.condition import ORGANISER, Condition, Missing
-from models.credentials import (
-    BatchEntry,
+from models.credentials.batch import BatchEntry, CertificateBatch, new_salt
+from models.credentials.errors import SignatureError
+from models.credentials.keys import RegisteredKey, key_id
+from models.credentials.signing import (
     BatchSignature,
-    CertificateBatch,
-    RegisteredKey,
-    SignatureError,
-    batch_digest,
     check_batch_signatures,
     issue_credentials,
-    key_id,
-    new_salt,
     sign_batch,
 )
+from models.credentials.statement import batch_digest
 from models.domain import Level, StageCode
 from models.publicity import result_owner
 from models.registration import Registration

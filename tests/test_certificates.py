@@ -124,7 +124,8 @@ def test_a_signature_replayed_on_another_sitting_or_by_an_unregistered_key_is_re
     register_loaded: Path, scored: dict[str, str]
 ) -> None:
     from models.certificates import build_batches, trusted_keys
-    from models.credentials import check_batch_signatures, generate_keypair
+    from models.credentials.keys import generate_keypair
+    from models.credentials.signing import check_batch_signatures
 
     organiser = new_key(register_loaded, "organiser")
     assert (

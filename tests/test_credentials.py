@@ -15,33 +15,27 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given
 from hypothesis import strategies as st
 
+from adapters.key_files import KeyFileError, load_private_key, write_private_key
 from models.canonical_json import CanonicalJsonError, canonical_json, es6_number
-from models.credentials import (
+from models.credentials.batch import BatchEntry, CertificateBatch, id_digest, new_salt
+from models.credentials.errors import SignatureError, VoidSignatureError
+from models.credentials.keys import (
     ORGANISER,
-    BatchEntry,
-    BatchSignature,
-    CertificateBatch,
-    CredentialVerifier,
-    KeyFileError,
     KeyRegistry,
-    SignatureError,
-    VoidSignatureError,
-    batch_digest,
-    check_batch_signatures,
     generate_keypair,
-    id_digest,
-    id_matches,
-    issue_credentials,
     key_id,
-    load_private_key,
-    new_salt,
     public_key_b64,
     registry,
+)
+from models.credentials.signing import (
+    BatchSignature,
+    check_batch_signatures,
+    issue_credentials,
     sign_batch,
     verify_batch_signature,
-    verify_credential,
-    write_private_key,
 )
+from models.credentials.statement import batch_digest
+from models.credentials.verification import CredentialVerifier, id_matches, verify_credential
 from models.domain import SHANGHAI, Level
 from tests.helpers import new_id
 

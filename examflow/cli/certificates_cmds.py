@@ -6,6 +6,7 @@ from pathlib import Path
 import typer
 from sqlmodel import select
 
+from adapters.key_files import load_private_key, write_private_key
 from examflow.cli.console import AS_OF_HELP, fail, out, parse_as_of
 from examflow.db import session_scope
 from examflow.settings import get_settings
@@ -18,13 +19,9 @@ from models.certificates import (
     sign,
     trusted_keys,
 )
-from models.credentials import (
-    CredentialError,
-    generate_keypair,
-    load_private_key,
-    verify_credential,
-    write_private_key,
-)
+from models.credentials.errors import CredentialError
+from models.credentials.keys import generate_keypair
+from models.credentials.verification import verify_credential
 from models.sittings import UnknownSittingError, get_sitting
 
 keys_app = typer.Typer(help="Signing keys of the organiser and the schools.", no_args_is_help=True)

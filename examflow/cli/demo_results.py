@@ -9,7 +9,7 @@ from sqlmodel import col, select
 from examflow.db import session_scope
 from models.attendance import Attendance
 from models.certificates import build_batches, register_key, sign
-from models.credentials import ORGANISER, generate_keypair
+from models.credentials.keys import ORGANISER, generate_keypair
 from models.scores import ReviewItem, ReviewRequest, file_review, import_scores, resolve_review
 from models.sittings import get_sitting
 from models.table import Table
