@@ -14,7 +14,6 @@ from examflow.materials_server import materials_server
 from examflow.settings import link_secret
 from models.facts import SiteFact, facts_by_site
 from models.links import materials_link
-from notifications.documents.fonts import CJKFontMissing, cjk_font
 from tests.cli import run
 from tests.helpers import OPEN, new_id, reg_file
 
@@ -22,11 +21,7 @@ FULL_ID = re.compile(r"\d{17}[\dX]")
 
 
 @pytest.fixture
-def arranged(register_loaded: Path) -> tuple[Path, str]:
-    try:
-        cjk_font()
-    except CJKFontMissing as exc:
-        pytest.skip(str(exc))
+def arranged(register_loaded: Path, needs_cjk_font: None) -> tuple[Path, str]:
     id_number = new_id()
     rows = [["P3", "王小明", id_number, "初级", ""], ["P3", "李娜", new_id(), "中级", ""]]
     assert (

@@ -14,13 +14,7 @@ from models.materials_data import EXAM_RULES, RoomSlot, SiteMaterials, TicketLin
 from models.resident_id import mask_resident_id
 from notifications.documents import fonts
 
-try:
-    fonts.find_cjk_font()
-    FONT_MISSING = ""
-except fonts.CJKFontMissing as missing:
-    FONT_MISSING = str(missing)
-
-needs_font = pytest.mark.skipif(bool(FONT_MISSING), reason=f"no CJK font to embed ({FONT_MISSING})")
+needs_font = pytest.mark.usefixtures("needs_cjk_font")  # skips, or fails in CI (conftest)
 
 FULL_ID = re.compile(r"\d{17}[\dX]")
 NAMES = ["张伟", "李娜", "王芳", "欧阳明", "刘洋", "陈静", "赵磊", "孙丽"]
@@ -84,11 +78,9 @@ def site() -> SiteMaterials:
 
 
 @pytest.fixture(scope="module")
-def pdfs(site: SiteMaterials) -> dict[str, bytes]:
+def pdfs(site: SiteMaterials, needs_cjk_font: None) -> dict[str, bytes]:
     from notifications.documents.materials import MATERIAL_KINDS, RENDERERS
 
-    if FONT_MISSING:
-        pytest.skip(f"no CJK font to embed ({FONT_MISSING})")
     return {kind: RENDERERS[kind](site) for kind in MATERIAL_KINDS}
 
 

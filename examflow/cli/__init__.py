@@ -48,8 +48,11 @@ for command in ("deploy", "serve", "up", "demo"):
 def main() -> None:
     from examflow.cli.console import fail
     from examflow.migrate import SchemaError
+    from notifications.documents.fonts import CJKFontMissing
 
     try:
         app()
     except SchemaError as exc:  # a database behind (or ahead of) this examflow: say what to do
+        fail(str(exc))
+    except CJKFontMissing as exc:  # PDFs rendered in this process: which font to install
         fail(str(exc))

@@ -18,6 +18,16 @@ DEFAULT_HELP = f"Calendar files (default {DEFAULT_CALENDARS}, else the shipped c
 REMIND_HELP = "Days before each close on which to remind (repeatable)."
 
 
+def require_cjk_font() -> None:
+    """The materials (PDFs) need a CJK font: say so once, before anything starts."""
+    from notifications.documents.fonts import CJKFontMissing, find_cjk_font
+
+    try:
+        find_cjk_font()
+    except CJKFontMissing as exc:
+        fail(str(exc))
+
+
 def load_calendars(files: list[Path]) -> list[CalendarSpec]:
     """Validate and store the calendars, so that flows and schedules agree."""
     from datetime import datetime
@@ -93,6 +103,7 @@ def up(
     download server, and serve the deployments of calendars/*.toml (else the shipped
     calendars); all on 127.0.0.1.
     Ctrl-C stops everything."""
+    require_cjk_font()
     from examflow.cli.local_stack import local_stack
 
     with local_stack(port, smtp_port, materials_port) as stack:
@@ -110,6 +121,7 @@ def up(
 def demo() -> None:
     """Rehearse sitting 2024-1 end to end on a simulated clock (needs `examflow up` running,
     or runs against PREFECT_API_URL / ephemeral Prefect and EXAMFLOW_SMTP_*)."""
+    require_cjk_font()
     prepare_prefect_env()
     from examflow.cli.demo import run_demo
 

@@ -35,13 +35,17 @@ def find_cjk_font() -> Path:
     if override:
         path = Path(override)
         if not path.is_file():
-            raise CJKFontMissing(f"{FONT_ENV}={override} is not a font file")
+            raise CJKFontMissing(
+                f"{FONT_ENV}={override} is not a font file: point it at a .ttf/.ttc file with "
+                f"TrueType outlines, or unset it and `apt-get install -y {APT_PACKAGE}`"
+            )
         return path
     for path in DEBIAN_FONTS:
         if path.is_file():
             return path
     raise CJKFontMissing(
-        f"no CJK TrueType font found: install it with `apt-get install -y {APT_PACKAGE}` "
+        "no CJK TrueType font found, and the materials (PDFs) need one: "
+        f"install it with `apt-get install -y {APT_PACKAGE}` "
         f"or set {FONT_ENV} to a .ttf/.ttc file with TrueType outlines"
     )
 

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Try examflow as an operator would: build the wheel, install it (not editable) into a fresh
+# venv outside the repository, and from an empty directory run `examflow calendar check`
+# (the shipped calendar), `examflow up` (until it answers) and `examflow demo` against it.
+# Everything listens on 127.0.0.1; PREFECT_HOME and EXAMFLOW_HOME live in the temp directory.
+#
+#   scripts/wheel_smoke.sh [--keep]     (--keep leaves the temp directory for a look)
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+python=${PYTHON:-python3}
+work=$(mktemp -d /tmp/examflow-wheel.XXXXXX)
+up_pid=""
+cleanup() {
+  if [ -n "$up_pid" ] && kill -0 "$up_pid" 2>/dev/null; then
+    kill -INT -- "-$up_pid" 2>/dev/null || true
+    for _ in $(seq 60); do kill -0 "$up_pid" 2>/dev/null || break; sleep 1; done
+    kill -KILL -- "-$up_pid" 2>/dev/null || true
+  fi
+  if [ "${1:-}" != "--keep" ]; then rm -rf "$work"; else echo "kept $work"; fi
+}
+trap 'cleanup "${KEEP:-}"' EXIT
+[ "${1:-}" = "--keep" ] && KEEP=--keep
+step() { echo "== wheel: $*"; }
+
+step "build from the tracked files (the checkout gets no build/)"
+mkdir -p "$work/src" "$work/dist" "$work/run"
+(cd "$repo" && git ls-files -z --cached --others --exclude-standard |
+  tar --null -T - --ignore-failed-read -cf -) | tar -xf - -C "$work/src"
+"$python" -m venv "$work/venv"
+bin=$work/venv/bin
+"$bin/python" -m pip install -q --upgrade pip
+"$bin/python" -m pip wheel -q --no-deps -w "$work/dist" "$work/src"
+wheel=$(ls "$work/dist"/examflow-*.whl)
+for data in examflow/calendars/2024-h1.toml examflow/migrations/script.py.mako \
+  notifications/templates/_layout.html examflow/migrations/versions/0001_initial.py; do
+  "$bin/python" -c 'import sys, zipfile; sys.exit(sys.argv[2] not in zipfile.ZipFile(sys.argv[1]).namelist())' \
+    "$wheel" "$data" || { echo "the wheel lacks $data" >&2; exit 1; }
+done
+step "install $(basename "$wheel") into a fresh venv"
+"$bin/python" -m pip install -q "$wheel"
+
+cd "$work/run"   # empty: nothing here but what examflow writes
+export EXAMFLOW_HOME=$work/run/var PREFECT_HOME=$work/run/prefect
+export PREFECT_SERVER_ANALYTICS_ENABLED=false DO_NOT_TRACK=1
+unset PREFECT_API_URL EXAMFLOW_DATABASE_URL EXAMFLOW_SMTP_HOST EXAMFLOW_SMTP_PORT
+ports=$("$bin/python" -c '
+import socket
+socks = [socket.socket() for _ in range(3)]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in socks))')
+read -r prefect_port smtp_port materials_port <<<"$ports"
+
+step "examflow calendar check (the shipped calendar)"
+"$bin/examflow" calendar check >calendar.out
+grep -q "2024-1" calendar.out || { cat calendar.out; echo "no sitting 2024-1 shown" >&2; exit 1; }
+
+step "examflow up (Prefect on 127.0.0.1:$prefect_port, SMTP :$smtp_port)"
+setsid "$bin/examflow" up --port "$prefect_port" --smtp-port "$smtp_port" \
+  --materials-port "$materials_port" >up.log 2>&1 </dev/null &
+up_pid=$!
+for _ in $(seq 180); do
+  grep -q "serving deployments" up.log && break
+  kill -0 "$up_pid" 2>/dev/null || { cat up.log; echo "examflow up exited" >&2; exit 1; }
+  sleep 1
+done
+grep -q "serving deployments" up.log || { cat up.log; echo "examflow up: not up in 180 s" >&2; exit 1; }
+"$bin/python" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=10)' \
+  "http://127.0.0.1:$prefect_port/api/health"
+
+step "examflow demo (against that server and mail sink)"
+PREFECT_API_URL=http://127.0.0.1:$prefect_port/api EXAMFLOW_SMTP_HOST=127.0.0.1 \
+  EXAMFLOW_SMTP_PORT=$smtp_port EXAMFLOW_SMTP_SECURITY=none COLUMNS=80 \
+  timeout 1200 "$bin/examflow" demo >demo.out 2>demo.err || {
+  cat demo.out demo.err; echo "examflow demo failed" >&2; exit 1; }
+tail -n 3 demo.out
+grep -q "checkpoint runs" demo.out || { cat demo.out demo.err; exit 1; }
+"$bin/python" -c '
+import sys
+from rich.cells import cell_len
+wide = [line for line in open(sys.argv[1], encoding="utf-8").read().splitlines() if cell_len(line) > 80]
+print(*(f"over 80 columns: {line}" for line in wide), sep="\n") if wide else None
+sys.exit(bool(wide))' demo.out
+[ -n "$(ls -A var/mail 2>/dev/null)" ] || { echo "the demo sent no mail" >&2; exit 1; }
+
+step "stop examflow up (Ctrl-C)"
+kill -INT -- "-$up_pid"
+for _ in $(seq 60); do kill -0 "$up_pid" 2>/dev/null || break; sleep 1; done
+if kill -0 "$up_pid" 2>/dev/null; then cat up.log; echo "examflow up did not stop" >&2; exit 1; fi
+wait "$up_pid" || true
+up_pid=""
+step "ok"
