@@ -5,9 +5,10 @@ from datetime import datetime
 from prefect import flow
 from prefect.client.schemas.objects import State
 
-from flows.stage_run import run_stage
+from flows.stage_run import flow_moment, run_stage
 from models.checkpoints import CheckpointResult
 from models.domain import Checkpoint, StageCode
+from tasks.exam_tasks import issue_certificates
 
 
 @flow(name="certificates", flow_run_name="{sitting} · certificates · {checkpoint}")
@@ -22,4 +23,6 @@ def certificates_stage(
     that have not signed; `close` stalls otherwise. A review that changed a score voids the
     batch's signatures: both parties sign again (`examflow sign`), then Retry.
     """
-    return run_stage(StageCode.certificates, sitting, checkpoint, as_of)
+    moment = flow_moment(as_of)
+    issue_certificates(sitting, moment)
+    return run_stage(StageCode.certificates, sitting, checkpoint, moment)

@@ -5,9 +5,10 @@ from datetime import datetime
 from prefect import flow
 from prefect.client.schemas.objects import State
 
-from flows.stage_run import run_stage
+from flows.stage_run import flow_moment, run_stage
 from models.checkpoints import CheckpointResult
 from models.domain import Checkpoint, StageCode
+from tasks.exam_tasks import publish_scores
 
 
 @flow(name="publicity", flow_run_name="{sitting} · publicity · {checkpoint}")
@@ -21,4 +22,8 @@ def publicity_stage(
     review request filed in the window is resolved; an unresolved request after the window
     stalls it. Fix: `examflow review resolve ID --score N|--unchanged`, then Retry.
     """
-    return run_stage(StageCode.publicity, sitting, checkpoint, as_of)
+    moment = flow_moment(as_of)
+    if checkpoint is Checkpoint.open:
+        publish_scores(sitting, moment)
+    # telling every school is part of this stage's condition: judge it after the mail
+    return run_stage(StageCode.publicity, sitting, checkpoint, moment, judge_after_mail=True)

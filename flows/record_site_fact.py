@@ -5,7 +5,7 @@ from datetime import datetime
 from prefect import flow, get_run_logger
 
 from examflow.db import session_scope
-from models.domain import SHANGHAI
+from flows.stage_run import flow_moment
 from models.facts import SiteFact, record_fact
 from models.sittings import get_sitting
 
@@ -22,7 +22,7 @@ def record_site_fact(
     stage lacked, re-trigger it: Retry on the Stalled run, or run the run-checkpoint
     deployment. Returns whether anything changed.
     """
-    moment = as_of or datetime.now(SHANGHAI)
+    moment = flow_moment(as_of)
     with session_scope() as session:
         get_sitting(session, sitting)
         changed = record_fact(session, sitting, site, fact, moment, done=not undo, source="prefect")

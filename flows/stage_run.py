@@ -1,4 +1,8 @@
-"""What every stage flow does: evaluate, queue and deliver mail, publish progress, end named."""
+"""What every stage flow does: evaluate, queue and deliver mail, publish progress, end named.
+
+The stage's own work (arranging rooms, publishing scores, issuing certificates) is told by
+its flow, in flows/<stage>_stage.py, before it hands over to ``run_stage``.
+"""
 
 from datetime import datetime
 
@@ -6,9 +10,8 @@ from prefect.client.schemas.objects import State
 from prefect.states import Completed, Failed
 
 from models.checkpoints import CheckpointResult
-from models.domain import SHANGHAI, Checkpoint, StageCode, StageState
+from models.domain import SHANGHAI, Checkpoint, StageCode, StageState, in_shanghai
 from tasks.checkpoint_tasks import deliver, evaluate, publish_progress, queue
-from tasks.exam_tasks import arrange_rooms, issue_certificates, publish_scores
 
 STATE_NAMES = {
     StageState.complete: "StageComplete",
@@ -17,27 +20,30 @@ STATE_NAMES = {
 }
 
 
+def flow_moment(as_of: datetime | None) -> datetime:
+    """A flow's ``as_of`` on Shanghai's clock (naive means Shanghai time), or now."""
+    return in_shanghai(as_of) if as_of else datetime.now(SHANGHAI)
+
+
 def run_stage(
-    stage: StageCode, sitting: str, checkpoint: Checkpoint, as_of: datetime | None
+    stage: StageCode,
+    sitting: str,
+    checkpoint: Checkpoint,
+    as_of: datetime | None,
+    *,
+    judge_after_mail: bool = False,
 ) -> State[CheckpointResult]:
     """Run one checkpoint of one stage; the returned state is the flow run's final state.
 
-    Stalled (a Failed state, so Retry works) when the window has closed unmet; MailPending
-    (also Failed) when the stage is fine but mail due now was not delivered; otherwise
-    Completed named StageComplete, Open or Upcoming.
+    With ``judge_after_mail`` (the mail itself is part of the condition) the stage is
+    evaluated again once mail was sent. Stalled (a Failed state, so Retry works) when the
+    window has closed unmet; MailPending (also Failed) when the stage is fine but mail due
+    now was not delivered; otherwise Completed named StageComplete, Open or Upcoming.
     """
-    moment = as_of.astimezone(SHANGHAI) if as_of else datetime.now(SHANGHAI)
-    if stage is StageCode.training and checkpoint is Checkpoint.close:
-        arrange_rooms(sitting, moment)  # 编排考场: the organiser's part of this stage
-    if stage is StageCode.publicity and checkpoint is Checkpoint.open:
-        publish_scores(sitting, moment)
-    if stage is StageCode.certificates:
-        issue_certificates(sitting, moment)
+    moment = flow_moment(as_of)
     outcome = evaluate(sitting, stage, checkpoint, moment)
-    ids = queue(outcome)
-    delivery = deliver(ids)
-    if delivery.sent and stage is StageCode.publicity:
-        # telling every school is part of this stage's condition: judge it after the mail
+    delivery = deliver(queue(outcome))
+    if judge_after_mail and delivery.sent:
         outcome = evaluate(sitting, stage, checkpoint, moment)
     publish_progress(outcome, delivery)
     result = CheckpointResult(
@@ -46,7 +52,7 @@ def run_stage(
         failed=delivery.failed,
         pending=delivery.pending,
         queued=delivery.queued,
-        missing=[f"{m.party}: {m.what}" for m in outcome.missing],
+        missing=[str(m) for m in outcome.missing],
     )
     summary = outcome.summary()
     if outcome.state is StageState.stalled:

@@ -16,7 +16,7 @@ from sqlalchemy import UniqueConstraint
 from sqlalchemy import select as sa_select
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from models.condition import ORGANISER, Condition, Missing
+from models.condition import ORGANISER, Condition, Missing, Owed, PartyKind
 from models.credentials.batch import BatchEntry, CertificateBatch, new_salt
 from models.credentials.errors import SignatureError
 from models.credentials.keys import RegisteredKey, key_id
@@ -359,14 +359,20 @@ def certificates_condition(session: Session, sitting: Sitting, as_of: datetime) 
             continue
         check = check_batch_signatures(batch, _signatures(session, sitting.code, school), keys)
         unsigned = [
-            "培训评价组织" if party == ORGANISER else "学校"
+            ORGANISER if party == ORGANISER else "school"
             for party in (ORGANISER, school)
             if party not in check.valid
         ]
-        what = f"{lacking} 名合格考生尚未生成电子证书"
-        if unsigned:
-            what += f"（待签发：{'、'.join(unsigned)}）"
-        missing.append(Missing(school, what))
+        missing.append(
+            Missing(
+                party=school,
+                party_kind=PartyKind.school,
+                stage=StageCode.certificates,
+                item=Owed.unsigned_batch if unsigned else Owed.certificates_not_issued,
+                count=lacking,
+                detail={"unsigned": unsigned} if unsigned else {},
+            )
+        )
     return Condition(met=not missing, missing=missing)
 
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from models.condition import ORGANISER
+from models.condition import ORGANISER, Missing, Owed, PartyKind, describe
 from models.domain import SHANGHAI, STAGE_LABELS_ZH, Checkpoint, StageCode, StageState
 from models.publicity import results_by_school
 from models.registration import Registration
@@ -30,10 +30,10 @@ SIGN_HINT = (
 )
 
 
-class MissingItem(BaseModel):
-    party: str
+class MissingItem(Missing):
+    """A missing item with its party's name, as the artifact and the stall message list it."""
+
     party_name: str
-    what: str
 
 
 class CheckpointOutcome(BaseModel):
@@ -55,7 +55,7 @@ class CheckpointOutcome(BaseModel):
     @property
     def parties_missing(self) -> int:
         """Schools or sites missing something (the organiser's own parts are not counted)."""
-        return len({m.party for m in self.missing if m.party != ORGANISER})
+        return len({m.party for m in self.missing if m.party_kind is not PartyKind.organiser})
 
     def summary(self) -> str:
         """E.g. '3 of 41 sites: 考试平台已安装 (2), 模考及平台测试已通过 (3)'."""
@@ -65,8 +65,10 @@ class CheckpointOutcome(BaseModel):
                 if self.parties_total
                 else (self.note or "nothing to do")
             )
-        own = [m.what for m in self.missing if m.party == ORGANISER]
-        reasons = Counter(m.what for m in self.missing if m.party != ORGANISER)
+        own = [describe(m) for m in self.missing if m.party_kind is PartyKind.organiser]
+        reasons = Counter(
+            describe(m) for m in self.missing if m.party_kind is not PartyKind.organiser
+        )
         listed = ", ".join(f"{what} ({n})" for what, n in reasons.most_common(4))
         more = f", … {len(reasons) - 4} more" if len(reasons) > 4 else ""
         parts = [
@@ -110,7 +112,7 @@ def evaluate_checkpoint(
         parties_total=total,
         party_kind=kind,
         missing=[
-            MissingItem(party=m.party, party_name=names.get(m.party, m.party), what=m.what)
+            MissingItem(**m.model_dump(), party_name=names.get(m.party, m.party))
             for m in report.condition.missing
         ],
         note=report.condition.note,
@@ -177,19 +179,21 @@ def plan_messages(
     base = _base_context(outcome, sitting.certificate)
     schools = {s.code: s for s in session.exec(select(School))}
     planned: list[PlannedMessage] = []
-    missing_by_party: dict[str, list[str]] = {}
+    # what each school or site owes (the organiser's own parts go to ops, in the stall mail)
+    owed: dict[str, list[MissingItem]] = {}
     for m in outcome.missing:
-        missing_by_party.setdefault(m.party, []).append(m.what)
+        if m.party_kind is not PartyKind.organiser and m.party in schools:
+            owed.setdefault(m.party, []).append(m)
 
     if outcome.stage is StageCode.registration:
         planned.extend(_registration_messages(session, sitting, outcome, base, schools))
     elif outcome.stage is StageCode.certificates:
         if outcome.checkpoint is not Checkpoint.close and outcome.state is StageState.open:
-            for code, what in sorted(missing_by_party.items()):
-                if code in schools and any("学校" in w for w in what):
+            for code, items in sorted(owed.items()):
+                if any(_school_must_sign(m) for m in items):
                     school = schools[code]
                     r = Recipient(code, school.name, school.affairs_email, None)
-                    planned.append(_message(r, "reminder", base, [*what, SIGN_HINT]))
+                    planned.append(_message(r, "reminder", base, [*_texts(items), SIGN_HINT]))
     elif outcome.stage is StageCode.publicity:
         if outcome.checkpoint is Checkpoint.open:
             planned.extend(_results_messages(session, sitting, base, schools))
@@ -199,16 +203,17 @@ def plan_messages(
         materials = outcome.stage is StageCode.materials
         for code in active_sites(session, sitting.code):
             r = _site_recipient(schools[code], outcome.stage)
-            message = _message(r, "window_open", base, missing_by_party.get(code, []))
+            message = _message(r, "window_open", base, _texts(owed.get(code, [])))
             planned.append(replace(message, links_site=code) if materials else message)
     elif outcome.checkpoint is Checkpoint.remind and outcome.state is StageState.open:
-        for code, what in sorted(missing_by_party.items()):
-            if code in schools:
-                r = _site_recipient(schools[code], outcome.stage)
-                planned.append(_message(r, "reminder", base, what))
+        for code, items in sorted(owed.items()):
+            r = _site_recipient(schools[code], outcome.stage)
+            planned.append(_message(r, "reminder", base, _texts(items)))
 
     if outcome.checkpoint is Checkpoint.close and outcome.state is StageState.stalled:
-        rows = [{"party": m.party, "name": m.party_name, "what": m.what} for m in outcome.missing]
+        rows = [
+            {"party": m.party, "name": m.party_name, "what": describe(m)} for m in outcome.missing
+        ]
         planned.append(
             PlannedMessage(
                 recipient_ref=OPS,
@@ -283,6 +288,22 @@ def _message(
     )
 
 
+def _texts(items: list[MissingItem] | list[Missing]) -> list[str]:
+    return [describe(m) for m in items]
+
+
+def _school_must_sign(item: Missing) -> bool:
+    """A certificate batch that waits for the school's own signature."""
+    unsigned = item.detail.get("unsigned", [])
+    return item.item == Owed.unsigned_batch and isinstance(unsigned, list) and "school" in unsigned
+
+
+def _reminder_item(school: str, item: Owed) -> Missing:
+    return Missing(
+        party=school, party_kind=PartyKind.school, stage=StageCode.registration, item=item
+    )
+
+
 def _registration_messages(
     session: Session,
     sitting: Sitting,
@@ -304,10 +325,10 @@ def _registration_messages(
         if outcome.checkpoint is Checkpoint.open:
             planned.append(replace(_message(r, "window_open", base, []), ics_school=code))
         elif outcome.checkpoint is Checkpoint.remind and school.is_pilot and not counts[code]:
-            what = ["尚未为学生报名（报名截止后将无法补报名）"]
+            items = [_reminder_item(code, Owed.nobody_registered)]
             if not school.is_site:
-                what.append("非考点院校须与邻近考点协商借考，或在截止前申报考点")
-            planned.append(_message(r, "registration_closing", base, what))
+                items.append(_reminder_item(code, Owed.no_host_site))
+            planned.append(_message(r, "registration_closing", base, _texts(items)))
     return planned
 
 

@@ -6,7 +6,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from models.attendance import Attendance
-from models.condition import ORGANISER, Condition, Missing
+from models.condition import ORGANISER, Condition, Missing, Owed, PartyKind
 from models.domain import StageCode
 from models.outbox import OutboxMessage, OutboxStatus
 from models.registration import Registration
@@ -52,6 +52,11 @@ def results_by_school(session: Session, sitting_code: str) -> dict[str, list[dic
     return by_school
 
 
+def _owed(party: str, item: Owed, count: int = 1) -> Missing:
+    kind = PartyKind.organiser if party == ORGANISER else PartyKind.school
+    return Missing(party=party, party_kind=kind, stage=StageCode.publicity, item=item, count=count)
+
+
 def publicity_condition(session: Session, sitting: Sitting, as_of: datetime) -> Condition:
     missing: list[Missing] = []
     present = set(
@@ -65,14 +70,12 @@ def publicity_condition(session: Session, sitting: Sitting, as_of: datetime) -> 
         session.exec(select(Score.ticket_number).where(Score.sitting_code == sitting.code))
     )
     if present - scored:
-        missing.append(
-            Missing(ORGANISER, f"{len(present - scored)} present candidate(s) without a score")
-        )
+        missing.append(_owed(ORGANISER, Owed.unscored, len(present - scored)))
     published = session.exec(
         select(Publication).where(Publication.sitting_code == sitting.code)
     ).first()
     if published is None:
-        missing.append(Missing(ORGANISER, "scores not published yet"))
+        missing.append(_owed(ORGANISER, Owed.scores_unpublished))
     told = set(
         session.exec(
             select(OutboxMessage.recipient_ref).where(
@@ -85,9 +88,9 @@ def publicity_condition(session: Session, sitting: Sitting, as_of: datetime) -> 
     )
     for school in sorted(results_by_school(session, sitting.code)):
         if published is not None and school not in told:
-            missing.append(Missing(school, "results not delivered to the school yet"))
+            missing.append(_owed(school, Owed.results_undelivered))
     for school, n in sorted(unresolved_reviews(session, sitting.code).items()):
-        missing.append(Missing(school, f"{n} review item(s) not resolved"))
+        missing.append(_owed(school, Owed.unresolved_review, n))
     closed = sitting.spec.window(StageCode.publicity).has_closed(as_of)
     return Condition(
         met=closed and not missing,

@@ -11,7 +11,15 @@ from sqlmodel import Session, col, select
 from models.arrangement import SeatAssignment
 from models.attendance import Attendance
 from models.certificates import certificates_condition
-from models.condition import ORGANISER, Condition, ConditionRule, Missing
+from models.condition import (
+    ORGANISER,
+    Condition,
+    ConditionRule,
+    Missing,
+    Owed,
+    PartyKind,
+    site_fact_item,
+)
 from models.domain import StageCode, StageState
 from models.facts import FACT_LABELS_ZH, SiteFact, facts_by_site
 from models.publicity import publicity_condition
@@ -43,7 +51,15 @@ def registration_condition(session: Session, sitting: Sitting, as_of: datetime) 
         .group_by(Registration.site_code)
     ).all()
     for site, n in without_site:
-        missing.append(Missing(site, f"{n} candidate(s) registered at a school that is not a site"))
+        missing.append(
+            Missing(
+                party=site,
+                party_kind=PartyKind.school,
+                stage=StageCode.registration,
+                item=Owed.not_a_site,
+                count=n,
+            )
+        )
     over = session.exec(
         select(School.code, School.pilot_scale, func.count())
         .join(Registration, col(Registration.school_code) == col(School.code))
@@ -53,7 +69,16 @@ def registration_condition(session: Session, sitting: Sitting, as_of: datetime) 
     ).all()
     for code, scale, n in over:
         if scale is not None and n > scale:
-            missing.append(Missing(code, f"{n} candidates in {spec.year}, pilot scale {scale}"))
+            missing.append(
+                Missing(
+                    party=code,
+                    party_kind=PartyKind.school,
+                    stage=StageCode.registration,
+                    item=Owed.over_pilot_scale,
+                    count=n,
+                    detail={"year": spec.year, "pilot_scale": scale},
+                )
+            )
     frozen = spec.window(StageCode.registration).has_closed(as_of)
     note = "" if frozen else "registration is still open"
     return Condition(met=frozen and not missing, missing=missing, note=note)
@@ -104,11 +129,22 @@ def rooms_arranged(session: Session, sitting: Sitting, as_of: datetime) -> list[
         if rid is None or not seated.get(rid):
             short[(site, level)] += 1
     if short and not seated:
-        return [Missing(ORGANISER, "rooms not arranged yet")]
+        return [_organiser(Owed.rooms_not_arranged, sum(short.values()))]
     return [
-        Missing(ORGANISER, f"{site} {level}: {n} candidate(s) without a room and seat")
+        _organiser(Owed.no_seat, n, {"site": site, "level": level})
         for (site, level), n in sorted(short.items())
     ]
+
+
+def _organiser(item: Owed, count: int, detail: dict[str, str] | None = None) -> Missing:
+    return Missing(
+        party=ORGANISER,
+        party_kind=PartyKind.organiser,
+        stage=StageCode.training,
+        item=item,
+        count=count,
+        detail=dict(detail or {}),
+    )
 
 
 def attendance_recorded(session: Session, sitting: Sitting, as_of: datetime) -> list[Missing]:
@@ -127,7 +163,13 @@ def attendance_recorded(session: Session, sitting: Sitting, as_of: datetime) -> 
         if number not in recorded:
             missing[site] += 1
     return [
-        Missing(site, f"attendance not recorded for {n} candidate(s)")
+        Missing(
+            party=site,
+            party_kind=PartyKind.site,
+            stage=StageCode.exam,
+            item=Owed.no_attendance,
+            count=n,
+        )
         for site, n in sorted(missing.items())
     ]
 
@@ -145,7 +187,7 @@ def site_facts_condition(stage: StageCode) -> ConditionRule:
     def condition(session: Session, sitting: Sitting, as_of: datetime) -> Condition:
         held = facts_by_site(session, sitting.code, until=_readiness_cutoff(sitting, stage, as_of))
         missing = [
-            Missing(site, FACT_LABELS_ZH[fact])
+            site_fact_item(site, stage, fact)
             for site in active_sites(session, sitting.code)
             for fact in required
             if fact not in held.get(site, set())
@@ -206,6 +248,7 @@ class StageReport:
             "closes": self.window.closes_at.isoformat(timespec="seconds"),
             "state": self.state.value,
             "missing": [str(m) for m in self.condition.missing],
+            "items": [m.as_json() for m in self.condition.missing],
         }
 
 
@@ -219,3 +262,17 @@ def evaluate_stage(
 
 def evaluate_sitting(session: Session, sitting: Sitting, as_of: datetime) -> list[StageReport]:
     return [evaluate_stage(session, sitting, stage, as_of) for stage in StageCode]
+
+
+def items_for_party(
+    session: Session, sitting: Sitting, party: str, as_of: datetime
+) -> dict[StageCode, list[Missing]]:
+    """What one school or site still owes in each stage of a sitting at ``as_of``: the same
+    items the flows' artifacts, reminders and ``status`` render (stages where it owes
+    nothing are left out; every stage is evaluated, whatever its window)."""
+    owed: dict[StageCode, list[Missing]] = {}
+    for stage in StageCode:
+        mine = [m for m in CONDITIONS[stage](session, sitting, as_of).missing if m.party == party]
+        if mine:
+            owed[stage] = mine
+    return owed

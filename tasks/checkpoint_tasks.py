@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from examflow.db import session_scope
 from examflow.settings import get_settings, link_secret
 from models.checkpoints import CheckpointOutcome, evaluate_checkpoint, plan_messages
+from models.condition import describe
 from models.domain import Checkpoint, StageCode
 from models.outbox import message_domain, queue_messages
 from models.schools import School
@@ -62,7 +63,7 @@ def progress_markdown(outcome: CheckpointOutcome) -> str:
     if outcome.missing:
         lines += ["| code | name | missing |", "|---|---|---|"]
         for m in outcome.missing[:ARTIFACT_ROWS]:
-            lines.append(f"| {m.party} | {m.party_name} | {m.what} |")
+            lines.append(f"| {m.party} | {m.party_name} | {describe(m)} |")
         if len(outcome.missing) > ARTIFACT_ROWS:
             lines.append(f"| … | | {len(outcome.missing) - ARTIFACT_ROWS} more |")
     elif outcome.note:

@@ -42,6 +42,7 @@ def test_status_json_shape_and_registration_window(register_loaded: Path) -> Non
         "closes": "2024-04-29T23:59:59+08:00",
         "state": "open",
         "missing": [],
+        "items": [],
     }
     assert by_stage["training"]["state"] == "upcoming"
     assert (
