@@ -1,11 +1,13 @@
 """Attendance on exam day (出勤): present or absent, per ticket number."""
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, select
 
 from models.arrangement import SeatAssignment
+from models.importer import Importer, Upload
 from models.problems import RejectedFileError, RowProblem
 from models.table import Column, Table
 
@@ -83,3 +85,22 @@ def record_attendance(
     session.flush()
     present_count = sum(parsed.values())
     return present_count, len(parsed) - present_count
+
+
+@dataclass(frozen=True)
+class AttendanceSummary:
+    present: int
+    absent: int
+
+
+def _check_and_store_attendance(
+    session: Session, table: Table, upload: Upload
+) -> AttendanceSummary:
+    return AttendanceSummary(
+        *record_attendance(session, upload.the_sitting.code, table, upload.as_of)
+    )
+
+
+ATTENDANCE_IMPORTER = Importer(
+    "attendance", ATTENDANCE_COLUMNS, _check_and_store_attendance, needs_sitting=True
+)

@@ -7,6 +7,7 @@ from enum import StrEnum
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from models.importer import Importer, Upload
 from models.problems import RejectedFileError, RowProblem
 from models.schools import School, parse_yes_no
 from models.table import Column, Table
@@ -149,6 +150,20 @@ def record_facts_file(
         for site, fact, done in parsed
     )
     return FactImportSummary(changed, len(parsed) - changed)
+
+
+def _check_and_store_facts(session: Session, table: Table, upload: Upload) -> FactImportSummary:
+    source = f"file:{upload.file_name}"
+    return record_facts_file(
+        session,
+        upload.the_sitting.code,
+        table,
+        upload.as_of,
+        f"{upload.who} {source}" if upload.who else source,
+    )
+
+
+FACTS_IMPORTER = Importer("facts", FACT_COLUMNS, _check_and_store_facts, needs_sitting=True)
 
 
 def facts_by_site(

@@ -1,7 +1,7 @@
 """Fees (考核费用): provincial standards, the advance-fee fallback, and 多退少补 per school."""
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import MAXYEAR, MINYEAR, UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import UniqueConstraint, func
@@ -9,6 +9,9 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from models.domain import Level
+from models.importer import Importer, Upload
+from models.problems import RejectedFileError, RowProblem
+from models.table import Column, Table
 
 
 class FeeStandardBase(SQLModel):
@@ -85,6 +88,109 @@ def set_standard(
     session.add(row)
     session.flush()
     return "updated"
+
+
+STANDARD_COLUMNS = (
+    Column("province", ("省份", "province")),
+    Column("level", ("级别", "level")),
+    Column("amount", ("金额", "收费标准", "amount", "fee")),
+    Column("year", ("年度", "year"), required=False),
+)
+STANDARD_LABELS = {c.key: f"{c.labels[0]} ({c.key})" for c in STANDARD_COLUMNS}
+
+
+@dataclass(frozen=True)
+class StandardEntry:
+    """One checked fee standard: a province's fee for a level, for registrations in a year."""
+
+    province: str
+    level: Level
+    year: int
+    amount_fen: int
+
+
+def parse_level(value: str) -> Level:
+    from models.registration import LEVEL_ALIASES  # registration imports this module
+
+    level = LEVEL_ALIASES.get(value.strip())
+    if level is None:
+        raise FeeError(f"{value!r} is not 初级, 中级 or 高级")
+    return level
+
+
+def parse_year(value: str | int) -> int:
+    try:
+        number = int(value)
+    except ValueError:  # also for '²' and for more than 4300 digits
+        number = 0
+    if not MINYEAR <= number <= MAXYEAR:
+        raise FeeError(f"year {value!r} is not a year")
+    return number
+
+
+def check_standards(
+    rows: list[tuple[int, dict[str, str]]], default_year: int
+) -> list[StandardEntry]:
+    """Every row as a standard (a row without 年度 is for ``default_year``), or
+    RejectedFileError naming every problem by row and field."""
+    problems: list[RowProblem] = []
+    entries: list[StandardEntry] = []
+    for row, v in rows:
+        before = len(problems)
+
+        def bad(key: str, message: str, row: int = row) -> None:
+            problems.append(RowProblem(row, STANDARD_LABELS[key], message))
+
+        province = v["province"].strip()
+        if not province:
+            bad("province", "province is required")
+        level = year = fen = None
+        try:
+            level = parse_level(v["level"])
+        except FeeError as exc:
+            bad("level", str(exc))
+        try:
+            year = parse_year(v.get("year") or default_year)
+        except FeeError as exc:
+            bad("year", str(exc))
+        try:
+            fen = yuan_to_fen(v["amount"])
+        except FeeError as exc:
+            bad("amount", str(exc))
+        if len(problems) == before and level is not None and year is not None and fen is not None:
+            entries.append(StandardEntry(province, level, year, fen))
+    if problems:
+        raise RejectedFileError(problems)
+    return entries
+
+
+@dataclass(frozen=True)
+class StandardsStored:
+    """Each standard stored, with what happened to it: created, updated or unchanged."""
+
+    outcomes: list[tuple[StandardEntry, str]]
+
+
+def store_standards(
+    session: Session, entries: list[StandardEntry], as_of: datetime
+) -> StandardsStored:
+    return StandardsStored(
+        [
+            (e, set_standard(session, e.province, e.level, e.year, e.amount_fen, as_of))
+            for e in entries
+        ]
+    )
+
+
+def standards_importer(year: int | None = None) -> Importer[StandardsStored]:
+    """Fee standards from a file (省份, 级别, 金额[, 年度]); a row without 年度 is for
+    ``year``, or the upload's as_of year."""
+
+    def check_and_store(session: Session, table: Table, upload: Upload) -> StandardsStored:
+        entries = check_standards(table.rows, year or upload.as_of.year)
+        return store_standards(session, entries, upload.as_of)
+
+    return Importer("fee standards", STANDARD_COLUMNS, check_and_store)
 
 
 def standards_for_year(session: Session, year: int) -> dict[tuple[str, str], int]:

@@ -16,6 +16,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from models.bulk import bulk_insert, dbapi_value
 from models.domain import SOCIAL, Level
 from models.fees import standards_for_year
+from models.importer import Importer, Upload
 from models.problems import RejectedFileError, RowProblem
 from models.resident_id import ResidentIdError, validate_resident_id
 from models.schools import School, SiteAgreement
@@ -372,6 +373,24 @@ def register_file(
     if checker.problems:
         raise RejectedFileError(checker.problems)
     return _store(session, sitting, checker.schools, fresh, file_name, sha256, as_of, table)
+
+
+def _check_and_store_registrations(
+    session: Session, table: Table, upload: Upload
+) -> RegistrationSummary:
+    return register_file(
+        session,
+        upload.the_sitting,
+        table,
+        file_name=upload.file_name,
+        sha256=upload.sha256,
+        as_of=upload.as_of,
+    )
+
+
+REGISTRATION_IMPORTER = Importer(
+    "registration", REGISTRATION_COLUMNS, _check_and_store_registrations, needs_sitting=True
+)
 
 
 def _store(

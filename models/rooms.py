@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from models.importer import Importer, Upload
 from models.problems import RejectedFileError, RowProblem
 from models.schools import School, parse_count
 from models.table import Column, Table
@@ -79,3 +80,16 @@ def import_rooms(session: Session, table: Table, as_of: datetime) -> tuple[int, 
             session.add(Room(site_code=site, name=name, seats=seats, updated_at=now))
     session.flush()
     return sum(len(r) for r in parsed.values()), len(parsed)
+
+
+@dataclass(frozen=True)
+class RoomImportSummary:
+    rooms: int
+    sites: int
+
+
+def _check_and_store_rooms(session: Session, table: Table, upload: Upload) -> RoomImportSummary:
+    return RoomImportSummary(*import_rooms(session, table, upload.as_of))
+
+
+ROOMS_IMPORTER = Importer("rooms", ROOM_COLUMNS, _check_and_store_rooms)

@@ -8,6 +8,7 @@ from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, select
 
 from models.domain import SOCIAL
+from models.importer import Importer, Upload
 from models.problems import RejectedFileError, RowProblem
 from models.sitting_calendar import SittingSpec
 from models.table import Column, Table
@@ -187,6 +188,13 @@ def import_schools(session: Session, table: Table, as_of: datetime) -> SchoolImp
         updated += 1
     session.flush()
     return SchoolImportSummary(created, updated, unchanged, warnings)
+
+
+def _check_and_store_schools(session: Session, table: Table, upload: Upload) -> SchoolImportSummary:
+    return import_schools(session, table, upload.as_of)
+
+
+SCHOOLS_IMPORTER = Importer("schools", SCHOOL_COLUMNS, _check_and_store_schools)
 
 
 class SiteRuleError(ValueError):

@@ -15,6 +15,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from models.arrangement import SeatAssignment
 from models.attendance import Attendance
 from models.domain import Level, StageCode
+from models.importer import Importer, Upload
 from models.problems import RejectedFileError, RowProblem
 from models.registration import Registration
 from models.resident_id import ResidentIdError, validate_resident_id
@@ -216,6 +217,18 @@ def import_scores(session: Session, sitting: Sitting, table: Table, as_of: datet
     return len(parsed)
 
 
+@dataclass(frozen=True)
+class ScoreImportSummary:
+    recorded: int
+
+
+def _check_and_store_scores(session: Session, table: Table, upload: Upload) -> ScoreImportSummary:
+    return ScoreImportSummary(import_scores(session, upload.the_sitting, table, upload.as_of))
+
+
+SCORES_IMPORTER = Importer("scores", SCORE_COLUMNS, _check_and_store_scores, needs_sitting=True)
+
+
 def publish(session: Session, sitting_code: str, as_of: datetime) -> bool:
     """Record that the sitting's scores are published; False if they already were."""
     if session.exec(select(Publication).where(Publication.sitting_code == sitting_code)).first():
@@ -290,6 +303,28 @@ def file_review(
         )
     session.flush()
     return request
+
+
+@dataclass(frozen=True)
+class ReviewFiled:
+    request_id: int
+    candidates: int
+
+
+def review_importer(school_code: str) -> Importer[ReviewFiled]:
+    """A review request file filed by ``school_code`` (the portal passes its login's school).
+
+    ScoreError (not a school, outside the publicity window) refuses the request as a whole.
+    """
+
+    def check_and_store(session: Session, table: Table, upload: Upload) -> ReviewFiled:
+        request = file_review(session, upload.the_sitting, school_code, table, upload.as_of)
+        assert request.id is not None
+        return ReviewFiled(request.id, len(table.rows))
+
+    return Importer(
+        "review", REVIEW_COLUMNS, check_and_store, needs_sitting=True, refusals=(ScoreError,)
+    )
 
 
 def validate_looks_like_id(value: str) -> bool:

@@ -31,7 +31,6 @@ from sqlalchemy import select
 from sqlmodel import SQLModel
 
 from adapters.tabular import read_table
-from examflow.cli.fees_cmds import STANDARD_COLUMNS
 from examflow.db import session_scope
 from examflow.synthetic import (
     REGISTRATION_HEADER,
@@ -43,7 +42,7 @@ from examflow.synthetic import (
 from models import all_tables
 from models.attendance import ATTENDANCE_COLUMNS, PRESENT
 from models.facts import FACT_ALIASES, FACT_COLUMNS, FACT_LABELS_ZH, SiteFact
-from models.fees import yuan_to_fen
+from models.fees import STANDARD_COLUMNS, yuan_to_fen
 from models.registration import REGISTRATION_COLUMNS
 from models.resident_id import check_digit, validate_resident_id
 from models.rooms import ROOM_COLUMNS
@@ -95,7 +94,6 @@ def restore(saved: Snapshot) -> None:
 
 # report_rejection: "f.csv: 2 problem(s); nothing was stored", then one line per problem.
 PROBLEM_LINE = re.compile(r"  (?:row [1-9]\d*(?:, [^:]+)?|file(?:, [^:]+)?): \S")
-FEES_LINE = re.compile(r"  row [1-9]\d*: \S")
 
 
 def assert_refusal_says_where(result: Result, name: str) -> None:
@@ -108,9 +106,6 @@ def assert_refusal_says_where(result: Result, name: str) -> None:
         problems = stderr[summary.end() :].strip("\n").split("\n")
         assert len(problems) == int(summary[1]), stderr
         assert all(PROBLEM_LINE.match(p) for p in problems), stderr
-    elif "error: nothing was stored:\n" in stderr:  # fees standard --file lists its own
-        problems = stderr.split("error: nothing was stored:\n", 1)[1].strip("\n").split("\n")
-        assert all(FEES_LINE.match(p) for p in problems), stderr
     else:  # a whole-file problem (encoding, columns, damaged workbook): names the file
         assert f"error: {name}: " in stderr, stderr
 
@@ -929,7 +924,8 @@ def test_fee_standards_out_of_range_are_row_errors(
     before = snapshot()
     result = run("fees", "standard", "--file", str(path), "--as-of", FEES_AS_OF)
     assert result.exit_code == 1
-    assert re.search(rf"^  row 3: .*{re.escape(reason)}", result.stderr, re.M), result.stderr
+    assert "fees.csv: 1 problem(s); nothing was stored" in result.stderr
+    assert re.search(rf"^  row 3, [^:]+: .*{re.escape(reason)}", result.stderr, re.M), result.stderr
     assert snapshot() == before
 
 
@@ -1039,3 +1035,100 @@ def test_a_50_mb_file_with_a_bad_last_row_stores_nothing_and_without_it_stores_a
     assert f"{n} candidates registered" in result.stdout
     assert registered() == n
     assert time.monotonic() - started < 60
+
+
+# --- one way to import a file ---------------------------------------------------------------
+
+FACT_HEADER = ["考点代码", "事项", "完成"]
+
+
+def test_a_facts_file_with_bad_rows_among_good_ones_stores_nothing_and_names_every_problem(
+    register_loaded: Path,
+) -> None:
+    rows = [
+        ["P1", "platform_installed", "是"],
+        ["P3", "考试平台已安装", ""],
+        ["N1", "installed", "也许"],  # not a site, not a fact, not 是/否
+        ["P4", "mock_passed", "否"],
+        ["P4", "tech_trained", "maybe"],
+    ]
+    path = write_csv(register_loaded / "facts.csv", FACT_HEADER, rows)
+    before = snapshot()
+    result = run("mark", "2024-1", "--file", str(path))
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.splitlines()
+    assert lines == [
+        "facts.csv: 4 problem(s); nothing was stored",
+        "  row 4, 事项 (fact): 'installed' is not one of " + ", ".join(SiteFact),
+        "  row 4, 完成 (done): '也许' is not 是 or 否",
+        "  row 4, 考点代码 (site_code): 'N1' is not an exam site",
+        "  row 6, 完成 (done): 'maybe' is not 是 or 否",
+    ]
+    assert snapshot() == before
+    del rows[2], rows[3]  # ops fix the file: every row goes in
+    result = run("mark", "2024-1", "--file", str(write_csv(path, FACT_HEADER, rows)))
+    assert result.exit_code == 0, result.output
+    assert "facts.csv: 2 changed, 1 unchanged" in result.stdout
+
+
+def test_the_portal_imports_uploaded_bytes_whole_or_gets_every_problem_by_row_and_field(
+    register_loaded: Path,
+) -> None:
+    from datetime import datetime
+
+    from examflow.importing import ImportRefusedError, import_file
+    from models.domain import SHANGHAI
+    from models.rooms import ROOMS_IMPORTER
+
+    as_of = datetime(2024, 5, 1, 9, tzinfo=SHANGHAI)
+    good = "考点代码,考场,座位数\r\nP1,101,30\r\nP3,201,40\r\nP3,202,40\r\n"
+    bad = good + "P9,301,0\r\nP1,101,20\r\n"
+    before = snapshot()
+    with pytest.raises(ImportRefusedError) as refused:
+        import_file(ROOMS_IMPORTER, bad.encode("gb18030"), "rooms.csv", as_of=as_of)
+    assert not refused.value.whole
+    assert [(p.row, p.field, p.message) for p in refused.value.problems] == [
+        (5, "座位数 (seats)", "a whole number > 0"),
+        (5, "考点代码 (site_code)", "'P9' is not a site"),
+        (6, "考场 (room)", "listed twice for this site"),
+    ]
+    assert snapshot() == before
+
+    with pytest.raises(ImportRefusedError) as unreadable:
+        import_file(ROOMS_IMPORTER, b"\xd0\xcf\x11\xe0legacy", "rooms.xls", as_of=as_of)
+    assert unreadable.value.whole and unreadable.value.problems[0].row == 0
+    assert "legacy Excel .xls file" in unreadable.value.headline
+
+    imported = import_file(ROOMS_IMPORTER, good.encode(), "rooms.csv", as_of=as_of)
+    assert (imported.rows, imported.summary.rooms, imported.summary.sites) == (3, 3, 2)
+    stored = {(r["site_code"], r["name"]): r["seats"] for r in snapshot()["room"]}
+    assert stored == {("P1", "101"): 30, ("P3", "201"): 40, ("P3", "202"): 40}
+
+
+def test_an_unknown_sitting_fails_every_command_with_the_same_message_and_exit_code(
+    register_loaded: Path,
+) -> None:
+    scores = write_csv(register_loaded / "s.csv", ["准考证号", "成绩"], [["T1", "80"]])
+    attendance = write_csv(register_loaded / "a.csv", ["准考证号", "出勤"], [["T1", "出席"]])
+    review = write_csv(register_loaded / "r.csv", ["准考证号"], [["T1"]])
+    facts = write_csv(register_loaded / "f.csv", FACT_HEADER, [["P1", "mock_passed", "是"]])
+    registration = reg_file(register_loaded, [["P3", "王伟", new_id(), "初级", ""]])
+    commands = [
+        ["register", "2099-9", str(registration), "--as-of", OPEN],
+        ["scores", "import", "2099-9", str(scores)],
+        ["review", "file", "2099-9", "P3", str(review)],
+        ["attendance", "2099-9", str(attendance)],
+        ["mark", "2099-9", "--file", str(facts)],
+        ["mark", "2099-9", "P1", "mock_passed"],
+        ["fees", "2099-9"],
+        ["sites", "agree", "P3", "N1", "2099-9"],
+    ]
+    before = snapshot()
+    for command in commands:
+        result = run(*command)
+        assert (result.exit_code, result.stdout, result.stderr) == (
+            1,
+            "",
+            "error: unknown sitting '2099-9': load its calendar first (examflow calendar load)\n",
+        ), command
+    assert snapshot() == before

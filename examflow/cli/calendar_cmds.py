@@ -7,7 +7,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table as RichTable
 
-from examflow.cli.console import AS_OF_HELP, err, fail, out, parse_as_of
+from examflow.cli.console import AS_OF_HELP, err, fail, failing_on, out, parse_as_of
 from examflow.db import session_scope
 from examflow.shipped import notice_calendar
 from models.domain import StageCode
@@ -99,20 +99,17 @@ def ics(
 
     from models.domain import SHANGHAI
     from models.schools import School
-    from models.sittings import UnknownSittingError, get_sitting
+    from models.sittings import get_sitting
     from notifications.ics import sitting_ics
 
-    try:
-        with session_scope() as session:
-            row = get_sitting(session, sitting)
-            is_site = True
-            if school is not None:
-                found = session.get(School, school)
-                if found is None:
-                    fail(f"unknown school {school!r}")
-                is_site = found.is_site
-            data = sitting_ics(row.spec, row.certificate, school, is_site, datetime.now(SHANGHAI))
-    except UnknownSittingError as exc:
-        fail(str(exc))
+    with failing_on(), session_scope() as session:
+        row = get_sitting(session, sitting)
+        is_site = True
+        if school is not None:
+            found = session.get(School, school)
+            if found is None:
+                fail(f"unknown school {school!r}")
+            is_site = found.is_site
+        data = sitting_ics(row.spec, row.certificate, school, is_site, datetime.now(SHANGHAI))
     output.write_bytes(data)
     out.print(f"{output}: {data.count(b'BEGIN:VEVENT')} events")

@@ -1,19 +1,24 @@
-"""Shared pieces of the command line: consoles, --as-of parsing, reading files, failing well."""
+"""Shared pieces of the command line: consoles, --as-of parsing, importing files, and the one
+error path every command fails through."""
 
-import hashlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, time
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from adapters.tabular import MAX_BYTES, TableError, read_table
+from examflow.importing import Imported, ImportRefusedError, import_path
 from models.domain import SHANGHAI
+from models.importer import Importer
 from models.problems import RejectedFileError
-from models.table import Column, Table
+from models.sittings import UnknownSittingError
+
+S = TypeVar("S")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -54,22 +59,9 @@ def parse_as_of(value: str | None) -> datetime:
     return parsed
 
 
-def read_upload(path: Path, columns: tuple[Column, ...]) -> tuple[Table, str]:
-    """Read a CSV/XLSX upload; returns the table and the file's SHA-256."""
-    try:
-        with path.open("rb") as handle:
-            # One byte past the limit is enough for read_table to refuse the file: a 5 GB
-            # upload (or /dev/zero) must not be read into memory first.
-            data = handle.read(MAX_BYTES + 1)
-    except OSError as exc:
-        fail(f"cannot read {path}: {exc.strerror or exc}")
-    try:
-        table = read_table(data, path.name, columns)
-    except TableError as exc:
-        fail(f"{path.name}: {exc}")
-    for warning in table.warnings:
+def print_warnings(warnings: list[str]) -> None:
+    for warning in warnings:
         err.print(f"[yellow]warning:[/yellow] {escape(warning)}")
-    return table, hashlib.sha256(data).hexdigest()
 
 
 def report_rejection(source: str, exc: RejectedFileError) -> NoReturn:
@@ -77,3 +69,47 @@ def report_rejection(source: str, exc: RejectedFileError) -> NoReturn:
     for problem in exc.problems:
         err.print(f"  {escape(str(problem))}")
     raise typer.Exit(1)
+
+
+def report_refused(exc: ImportRefusedError) -> NoReturn:
+    """A refused file: its reading warnings, then why (one line) or every problem (a list)."""
+    print_warnings(exc.warnings)
+    if exc.whole:
+        fail(exc.headline)
+    report_rejection(exc.file_name, exc)
+
+
+@contextmanager
+def failing_on(*errors: type[Exception]) -> Iterator[None]:
+    """The one error path of the commands: an unknown sitting, a refused or unreadable file,
+    and the command's own domain ``errors`` each end as a message on stderr and exit 1."""
+    try:
+        yield
+    except UnknownSittingError as exc:
+        fail(str(exc))
+    except ImportRefusedError as exc:
+        report_refused(exc)
+    except errors as exc:
+        fail(str(exc))
+
+
+def import_upload(
+    importer: Importer[S],
+    path: Path,
+    *,
+    as_of: datetime,
+    sitting: str | None = None,
+    on_refused: Callable[[ImportRefusedError], None] | None = None,
+) -> Imported[S]:
+    """Import a CSV/XLSX file whole (examflow.importing), printing its reading warnings; a
+    refused file ends the command through ``failing_on``, after ``on_refused`` (if given)
+    has seen its row problems."""
+    with failing_on():
+        try:
+            result = import_path(importer, path, as_of=as_of, sitting=sitting)
+        except ImportRefusedError as exc:
+            if on_refused is not None and not exc.whole:
+                on_refused(exc)
+            raise
+    print_warnings(result.warnings)
+    return result

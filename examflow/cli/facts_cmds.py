@@ -4,11 +4,10 @@ from pathlib import Path
 
 import typer
 
-from examflow.cli.console import AS_OF_HELP, fail, out, parse_as_of, read_upload, report_rejection
+from examflow.cli.console import AS_OF_HELP, fail, failing_on, import_upload, out, parse_as_of
 from examflow.db import session_scope
-from models.facts import FACT_COLUMNS, FactError, SiteFact, record_fact, record_facts_file
-from models.problems import RejectedFileError
-from models.sittings import UnknownSittingError, get_sitting
+from models.facts import FACTS_IMPORTER, FactError, SiteFact, record_fact
+from models.sittings import get_sitting
 
 
 def mark(
@@ -23,20 +22,14 @@ def mark(
 ) -> None:
     """Record a site fact for a sitting (trained, installed, downloaded, laid out)."""
     moment = parse_as_of(as_of)
-    try:
-        with session_scope() as session:
-            get_sitting(session, sitting)
-            if file is not None:
-                table, _ = read_upload(file, FACT_COLUMNS)
-                summary = record_facts_file(session, sitting, table, moment, f"file:{file.name}")
-                out.print(f"{file.name}: {summary.changed} changed, {summary.unchanged} unchanged")
-                return
-            if site is None or fact is None:
-                fail("give SITE and FACT, or --file", 2)
-            changed = record_fact(session, sitting, site, fact, moment, done=not undo)
-    except (UnknownSittingError, FactError) as exc:
-        fail(str(exc))
-    except RejectedFileError as exc:
-        report_rejection(file.name if file else "file", exc)
+    if file is not None:
+        summary = import_upload(FACTS_IMPORTER, file, as_of=moment, sitting=sitting).summary
+        out.print(f"{file.name}: {summary.changed} changed, {summary.unchanged} unchanged")
+        return
+    with failing_on(FactError), session_scope() as session:
+        get_sitting(session, sitting)
+        if site is None or fact is None:
+            fail("give SITE and FACT, or --file", 2)
+        changed = record_fact(session, sitting, site, fact, moment, done=not undo)
     verb = "undone" if undo else "recorded"
     out.print(f"{sitting} {site} {fact}: {verb}" + ("" if changed else " (no change)"))

@@ -1,30 +1,37 @@
 """examflow fees SITTING | fees standard PROVINCE LEVEL AMOUNT"""
 
-from datetime import MAXYEAR, MINYEAR
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table as RichTable
 
-from examflow.cli.console import AS_OF_HELP, ShowByDefault, fail, out, parse_as_of, read_upload
+from examflow.cli.console import (
+    AS_OF_HELP,
+    ShowByDefault,
+    fail,
+    failing_on,
+    import_upload,
+    out,
+    parse_as_of,
+)
 from examflow.db import session_scope
 from models.certificates import schools_with_certificates
-from models.domain import Level
 from models.fees import (
     FeeError,
+    StandardsStored,
+    check_standards,
     fees_report,
     fen_to_yuan,
     owed_in_year,
     paid_by_school,
     record_payment,
-    set_standard,
+    standards_importer,
+    store_standards,
     yuan_to_fen,
 )
-from models.registration import LEVEL_ALIASES
-from models.sittings import UnknownSittingError, get_sitting
-from models.table import Column
+from models.problems import RejectedFileError
+from models.sittings import get_sitting
 
 app = typer.Typer(
     cls=ShowByDefault,
@@ -32,43 +39,16 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-STANDARD_COLUMNS = (
-    Column("province", ("省份", "province")),
-    Column("level", ("级别", "level")),
-    Column("amount", ("金额", "收费标准", "amount", "fee")),
-    Column("year", ("年度", "year"), required=False),
-)
-
-
-def _level(value: str) -> Level:
-    level = LEVEL_ALIASES.get(value.strip())
-    if level is None:
-        raise FeeError(f"{value!r} is not 初级, 中级 or 高级")
-    return level
-
-
-def _year(value: str | int) -> int:
-    try:
-        number = int(value)
-    except ValueError:  # also for '²' and for more than 4300 digits
-        number = 0
-    if not MINYEAR <= number <= MAXYEAR:
-        raise FeeError(f"year {value!r} is not a year")
-    return number
-
 
 @app.command("show")
 def show(sitting: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """Per school: candidates, billed, at today's standard, and the refund or top-up."""
-    try:
-        with session_scope() as session:
-            year = get_sitting(session, sitting).year
-            report = fees_report(session, sitting, year)
-            paid_fen = paid_by_school(session)
-            owed_year = owed_in_year(session, year)
-            issued = schools_with_certificates(session, sitting)
-    except UnknownSittingError as exc:
-        fail(str(exc))
+    with failing_on(), session_scope() as session:
+        year = get_sitting(session, sitting).year
+        report = fees_report(session, sitting, year)
+        paid_fen = paid_by_school(session)
+        owed_year = owed_in_year(session, year)
+        issued = schools_with_certificates(session, sitting)
 
     def flagged(payer: str) -> bool:
         """Certificates issued while the school has not paid what it owes for the year."""
@@ -123,12 +103,10 @@ def paid(
     as_of: str | None = typer.Option(None, help=AS_OF_HELP),
 ) -> None:
     """Record a transfer received from a school (公对公汇款)."""
-    try:
+    with failing_on(FeeError):
         fen = yuan_to_fen(amount)
         with session_scope() as session:
             record_payment(session, school, fen, parse_as_of(as_of), note)
-    except FeeError as exc:
-        fail(str(exc))
     out.print(f"{school}: {fen_to_yuan(fen)} yuan received")
 
 
@@ -143,30 +121,23 @@ def standard(
 ) -> None:
     """Record a province's published fee standard (one, or a file of them)."""
     moment = parse_as_of(as_of)
-    entries: list[dict[str, Any]] = []
+    stored: StandardsStored
     if file is not None:
-        table, _ = read_upload(file, STANDARD_COLUMNS)
-        entries = [{"row": row, **v} for row, v in table.rows]
+        stored = import_upload(standards_importer(year), file, as_of=moment).summary
     elif province and level and amount:
-        entries = [{"row": 0, "province": province, "level": level, "amount": amount, "year": ""}]
+        try:
+            entries = check_standards(
+                [(0, {"province": province, "level": level, "amount": amount, "year": ""})],
+                year or moment.year,
+            )
+        except RejectedFileError as exc:
+            fail("nothing was stored:\n  " + "\n  ".join(p.message for p in exc.problems))
+        with failing_on(FeeError), session_scope() as session:
+            stored = store_standards(session, entries, moment)
     else:
         fail("give PROVINCE LEVEL AMOUNT, or --file", 2)
-    problems: list[str] = []
-    parsed = []
-    for e in entries:
-        try:
-            if not e["province"].strip():
-                raise FeeError("province is required")
-            y = _year(e.get("year") or year or moment.year)
-            parsed.append((e["province"].strip(), _level(e["level"]), y, yuan_to_fen(e["amount"])))
-        except (FeeError, ValueError) as exc:
-            problems.append(f"row {e['row']}: {exc}" if e["row"] else str(exc))
-    if problems:
-        fail("nothing was stored:\n  " + "\n  ".join(problems))
-    try:
-        with session_scope() as session:
-            for prov, lv, y, fen in parsed:
-                what = set_standard(session, prov, lv, y, fen, moment)
-                out.print(f"{escape(prov)} {lv} {y}: {fen_to_yuan(fen)} yuan ({what})")
-    except FeeError as exc:
-        fail(str(exc))
+    for entry, what in stored.outcomes:
+        out.print(
+            f"{escape(entry.province)} {entry.level} {entry.year}: "
+            f"{fen_to_yuan(entry.amount_fen)} yuan ({what})"
+        )

@@ -6,20 +6,20 @@ import typer
 from rich.table import Table as RichTable
 
 from adapters.tabular import write_table
-from examflow.cli.console import AS_OF_HELP, fail, out, parse_as_of, read_upload, report_rejection
+from examflow.cli.console import AS_OF_HELP, failing_on, import_upload, out, parse_as_of
 from examflow.db import session_scope
+from examflow.importing import ImportRefusedError
 from models.domain import SOCIAL
 from models.problems import RejectedFileError
-from models.registration import REGISTRATION_COLUMNS, register_file
+from models.registration import REGISTRATION_COLUMNS, REGISTRATION_IMPORTER
 from models.schools import (
-    SCHOOL_COLUMNS,
+    SCHOOLS_IMPORTER,
     SiteRuleError,
     agree_to_host,
     apply_for_site,
     approve_site,
-    import_schools,
 )
-from models.sittings import UnknownSittingError, get_sitting
+from models.sittings import get_sitting
 from models.table import Table
 
 schools_app = typer.Typer(help="The register of schools and sites.", no_args_is_help=True)
@@ -31,13 +31,9 @@ sites_app = typer.Typer(
 @schools_app.command("import")
 def schools_import(file: Path, as_of: str | None = typer.Option(None, help=AS_OF_HELP)) -> None:
     """Import or update schools from CSV (UTF-8, BOM or GBK) or XLSX, all rows or none."""
-    table, _ = read_upload(file, SCHOOL_COLUMNS)
-    try:
-        with session_scope() as session:
-            summary = import_schools(session, table, parse_as_of(as_of))
-    except RejectedFileError as exc:
-        report_rejection(file.name, exc)
-    for warning in summary.warnings[len(table.warnings) :]:
+    result = import_upload(SCHOOLS_IMPORTER, file, as_of=parse_as_of(as_of))
+    summary = result.summary
+    for warning in summary.warnings[len(result.warnings) :]:
         out.print(f"warning: {warning}")
     out.print(
         f"{file.name}: {summary.created} created, {summary.updated} updated, "
@@ -53,12 +49,9 @@ def sites_apply(
     as_of: str | None = typer.Option(None, help=AS_OF_HELP),
 ) -> None:
     """A non-site pilot school applies to become a site, before the registration close."""
-    try:
-        with session_scope() as session:
-            spec = get_sitting(session, sitting).spec
-            apply_for_site(session, spec, school, parse_as_of(as_of), seats)
-    except (SiteRuleError, UnknownSittingError) as exc:
-        fail(str(exc))
+    with failing_on(SiteRuleError), session_scope() as session:
+        spec = get_sitting(session, sitting).spec
+        apply_for_site(session, spec, school, parse_as_of(as_of), seats)
     out.print(f"{school}: application for {sitting} recorded; ops approve with 'sites approve'")
 
 
@@ -69,11 +62,8 @@ def sites_approve(
     as_of: str | None = typer.Option(None, help=AS_OF_HELP),
 ) -> None:
     """Approve a school's application: it becomes a site and stays one."""
-    try:
-        with session_scope() as session:
-            site = approve_site(session, school, parse_as_of(as_of), seats)
-    except SiteRuleError as exc:
-        fail(str(exc))
+    with failing_on(SiteRuleError), session_scope() as session:
+        site = approve_site(session, school, parse_as_of(as_of), seats)
     out.print(f"{school}: now a site with {site.seats} seats per slot")
 
 
@@ -85,12 +75,9 @@ def sites_agree(
     as_of: str | None = typer.Option(None, help=AS_OF_HELP),
 ) -> None:
     """Record that site HOST agrees to host GUEST's candidates (借考) for SITTING."""
-    try:
-        with session_scope() as session:
-            spec = get_sitting(session, sitting).spec
-            new = agree_to_host(session, spec, host, guest, parse_as_of(as_of))
-    except (SiteRuleError, UnknownSittingError) as exc:
-        fail(str(exc))
+    with failing_on(SiteRuleError), session_scope() as session:
+        spec = get_sitting(session, sitting).spec
+        new = agree_to_host(session, spec, host, guest, parse_as_of(as_of))
     out.print(f"{host} hosts {guest} for {sitting}" + ("" if new else " (already recorded)"))
 
 
@@ -118,25 +105,19 @@ def register(
     ),
 ) -> None:
     """Register a school's candidates from CSV/XLSX: every row or none, every problem listed."""
-    moment = parse_as_of(as_of)
-    table, sha256 = read_upload(file, REGISTRATION_COLUMNS)
-    try:
-        with session_scope() as session:
-            summary = register_file(
-                session,
-                get_sitting(session, sitting),
-                table,
-                file_name=file.name,
-                sha256=sha256,
-                as_of=moment,
-            )
-    except UnknownSittingError as exc:
-        fail(str(exc))
-    except RejectedFileError as exc:
-        if errors_out is not None:
-            write_errors(errors_out, table, exc)
+
+    def errors_back(exc: ImportRefusedError) -> None:
+        if errors_out is not None and exc.table is not None:
+            write_errors(errors_out, exc.table, exc)
             out.print(f"problems written to {errors_out}")
-        report_rejection(file.name, exc)
+
+    summary = import_upload(
+        REGISTRATION_IMPORTER,
+        file,
+        as_of=parse_as_of(as_of),
+        sitting=sitting,
+        on_refused=errors_back,
+    ).summary
     if summary.unchanged:
         out.print(f"{file.name}: every row is already registered for {sitting}; nothing changed")
         return

@@ -4,20 +4,12 @@ from pathlib import Path
 
 import typer
 
-from examflow.cli.console import AS_OF_HELP, fail, out, parse_as_of, read_upload, report_rejection
+from examflow.cli.console import AS_OF_HELP, fail, failing_on, import_upload, out, parse_as_of
 from examflow.cli.mail_now import send_now
 from examflow.db import session_scope
-from models.problems import RejectedFileError
 from models.schools import School
-from models.scores import (
-    REVIEW_COLUMNS,
-    SCORE_COLUMNS,
-    ScoreError,
-    file_review,
-    import_scores,
-    resolve_review,
-)
-from models.sittings import UnknownSittingError, get_sitting
+from models.scores import SCORES_IMPORTER, ScoreError, resolve_review, review_importer
+from models.sittings import get_sitting
 
 scores_app = typer.Typer(help="Scores (成绩).", no_args_is_help=True)
 review_app = typer.Typer(help="Per-school score review requests (成绩复核).", no_args_is_help=True)
@@ -28,15 +20,8 @@ def scores_import(
     sitting: str, file: Path, as_of: str | None = typer.Option(None, help=AS_OF_HELP)
 ) -> None:
     """Import scores (准考证号 or 身份证号, 成绩); absent candidates' scores are refused."""
-    table, _ = read_upload(file, SCORE_COLUMNS)
-    try:
-        with session_scope() as session:
-            n = import_scores(session, get_sitting(session, sitting), table, parse_as_of(as_of))
-    except UnknownSittingError as exc:
-        fail(str(exc))
-    except RejectedFileError as exc:
-        report_rejection(file.name, exc)
-    out.print(f"{file.name}: {n} scores recorded for {sitting}")
+    result = import_upload(SCORES_IMPORTER, file, as_of=parse_as_of(as_of), sitting=sitting)
+    out.print(f"{file.name}: {result.summary.recorded} scores recorded for {sitting}")
 
 
 @review_app.command("file")
@@ -47,18 +32,12 @@ def review_file(
     as_of: str | None = typer.Option(None, help=AS_OF_HELP),
 ) -> None:
     """File a school's review request for its own candidates, inside the publicity window."""
-    table, _ = read_upload(file, REVIEW_COLUMNS)
-    try:
-        with session_scope() as session:
-            request = file_review(
-                session, get_sitting(session, sitting), school, table, parse_as_of(as_of)
-            )
-            request_id, items = request.id, len(table.rows)
-    except (UnknownSittingError, ScoreError) as exc:
-        fail(str(exc))
-    except RejectedFileError as exc:
-        report_rejection(file.name, exc)
-    out.print(f"review request {request_id} filed by {school}: {items} candidate(s)")
+    filed = import_upload(
+        review_importer(school), file, as_of=parse_as_of(as_of), sitting=sitting
+    ).summary
+    out.print(
+        f"review request {filed.request_id} filed by {school}: {filed.candidates} candidate(s)"
+    )
 
 
 @review_app.command("resolve")
@@ -72,30 +51,27 @@ def review_resolve(
     if (score is None) == (not unchanged):
         fail("give exactly one of --score N or --unchanged", 2)
     moment = parse_as_of(as_of)
-    try:
-        with session_scope() as session:
-            from models.scores import ReviewRequest
+    with failing_on(ScoreError), session_scope() as session:
+        from models.scores import ReviewRequest
 
-            request = session.get(ReviewRequest, request_id)
-            if request is None:
-                fail(f"no review request {request_id}")
-            sitting = get_sitting(session, request.sitting_code)
-            resolution = resolve_review(session, sitting, request_id, score, moment)
-            school = session.get(School, request.school_code)
-            assert school is not None
-            context: dict[str, object] = {
-                "certificate": sitting.certificate,
-                "sitting_code": sitting.code,
-                "sitting_name": sitting.name,
-                "recipient_name": school.name,
-                "request_id": request_id,
-                "changes": [
-                    {"ticket_number": t, "before": b, "after": a} for t, b, a in resolution.changes
-                ],
-            }
-            target = (sitting.code, school.code, school.affairs_email)
-    except ScoreError as exc:
-        fail(str(exc))
+        request = session.get(ReviewRequest, request_id)
+        if request is None:
+            fail(f"no review request {request_id}")
+        sitting = get_sitting(session, request.sitting_code)
+        resolution = resolve_review(session, sitting, request_id, score, moment)
+        school = session.get(School, request.school_code)
+        assert school is not None
+        context: dict[str, object] = {
+            "certificate": sitting.certificate,
+            "sitting_code": sitting.code,
+            "sitting_name": sitting.name,
+            "recipient_name": school.name,
+            "request_id": request_id,
+            "changes": [
+                {"ticket_number": t, "before": b, "after": a} for t, b, a in resolution.changes
+            ],
+        }
+        target = (sitting.code, school.code, school.affairs_email)
     for ticket, before, after in resolution.changes:
         out.print(f"{ticket}: {before} → {after}")
     report = send_now(
