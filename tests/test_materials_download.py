@@ -1,4 +1,5 @@
-"""Sites' materials: PDFs from the arrangement, served through signed links that record facts."""
+"""Sites' materials: PDFs from the arrangement, served by the school portal through the signed
+links already mailed to sites; a download records the fact."""
 
 import re
 import urllib.error
@@ -10,10 +11,10 @@ import pytest
 from pypdf import PdfReader
 
 from examflow.db import session_scope
-from examflow.materials_server import materials_server
-from examflow.settings import link_secret
+from examflow.settings import get_settings, link_secret
 from models.facts import SiteFact, facts_by_site
 from models.links import materials_link
+from portal.server import portal_server
 from tests.cli import run
 from tests.helpers import OPEN, new_id, reg_file
 
@@ -59,8 +60,7 @@ def test_materials_command_writes_four_pdfs_without_full_id_numbers(
 
 
 def test_a_download_through_the_signed_link_records_the_fact(arranged: tuple[Path, str]) -> None:
-    with materials_server(0) as server:
-        base = f"http://127.0.0.1:{server.server_address[1]}"
+    with portal_server(get_settings()) as base:
         url = materials_link(base, link_secret(), "2024-1", "P3", "tickets")
         with urllib.request.urlopen(url, timeout=30) as response:
             body = response.read()

@@ -10,6 +10,7 @@ from examflow.cli import (
     facts_cmds,
     fees_cmds,
     orchestrate_cmds,
+    portal_cmds,
     register_cmds,
     run_cmds,
     scores_cmds,
@@ -34,6 +35,8 @@ app.add_typer(scores_cmds.review_app, name="review")
 app.add_typer(certificates_cmds.keys_app, name="keys")
 app.add_typer(certificates_cmds.certificates_app, name="certificates")
 app.add_typer(db_cmds.db_app, name="db")
+app.add_typer(portal_cmds.portal_app, name="portal")
+app.command("audit")(portal_cmds.audit)
 app.command("sign")(certificates_cmds.sign_command)
 app.command("register")(register_cmds.register)
 app.command("status")(status_cmds.status)

@@ -96,12 +96,9 @@ def serve_materials(
         8090, help="Port on 127.0.0.1 (EXAMFLOW_PUBLIC_URL is what mails link to)."
     ),
 ) -> None:
-    """Serve sites' materials through their signed links; each download records its fact."""
-    import time
+    """Serve sites' materials through their signed links (each download records its fact):
+    the school portal serves them now, so this is `examflow portal serve --port PORT`."""
+    from portal.server import serve
 
-    from examflow.materials_server import materials_server
-
-    with materials_server(port):
-        out.print(f"serving materials on http://127.0.0.1:{port}/ (Ctrl-C stops)")
-        while True:
-            time.sleep(3600)
+    out.print(f"serving the portal and materials on http://127.0.0.1:{port}/ (Ctrl-C stops)")
+    serve("127.0.0.1", port)

@@ -1,5 +1,5 @@
-"""`examflow up`: a local Prefect server and UI, an SMTP sink and the materials download
-server, on 127.0.0.1 only."""
+"""`examflow up`: a local Prefect server and UI, an SMTP sink and the school portal (which
+also serves the materials links mailed to sites), on 127.0.0.1 only."""
 
 import os
 import signal
@@ -12,10 +12,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from examflow.materials_server import materials_server
 from examflow.prefect_env import prepare_prefect_env
 from examflow.settings import get_settings
 from notifications.sink import MailSink
+from portal.server import portal_server
 
 SERVER_START_TIMEOUT_S = 90
 
@@ -25,6 +25,7 @@ class LocalStack:
     api_url: str
     ui_url: str
     mail_dir: Path
+    portal_url: str
 
 
 def wait_healthy(api_url: str, timeout: float, server: subprocess.Popen[bytes]) -> None:
@@ -71,7 +72,7 @@ def prefect_server(port: int, env: Mapping[str, str], log_path: Path) -> Iterato
 
 
 @contextmanager
-def local_stack(port: int, smtp_port: int, materials_port: int = 8090) -> Iterator[LocalStack]:
+def local_stack(port: int, smtp_port: int, portal_port: int = 8090) -> Iterator[LocalStack]:
     """Start them, point this process (and its flows) at them, stop them on exit."""
     prepare_prefect_env()
     settings = get_settings()
@@ -80,11 +81,13 @@ def local_stack(port: int, smtp_port: int, materials_port: int = 8090) -> Iterat
     with (
         prefect_server(port, os.environ, log) as api_url,
         MailSink(settings.mail_dir, smtp_port) as sink,
-        materials_server(materials_port),
     ):
         os.environ["PREFECT_API_URL"] = api_url
-        os.environ.setdefault("EXAMFLOW_PUBLIC_URL", f"http://127.0.0.1:{materials_port}")
+        os.environ.setdefault("EXAMFLOW_PUBLIC_URL", f"http://127.0.0.1:{portal_port}")
         os.environ["EXAMFLOW_SMTP_HOST"] = sink.host
         os.environ["EXAMFLOW_SMTP_PORT"] = str(sink.port)
         os.environ["EXAMFLOW_SMTP_SECURITY"] = "none"
-        yield LocalStack(api_url, f"http://127.0.0.1:{port}", settings.mail_dir.resolve())
+        with portal_server(get_settings(), portal_port) as portal_url:
+            yield LocalStack(
+                api_url, f"http://127.0.0.1:{port}", settings.mail_dir.resolve(), portal_url
+            )
