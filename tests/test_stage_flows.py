@@ -1,7 +1,10 @@
 """Stage checkpoints as Prefect flow runs on a real test server, mailing a real SMTP server."""
 
 import json
-from datetime import datetime
+import os
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
 
@@ -9,10 +12,15 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.client.schemas.sorting import ArtifactSort
+from sqlmodel import func, select
 
+from examflow.db import session_scope
+from flows.record_site_fact import record_site_fact
 from flows.sitting_checkpoint import sitting_checkpoint
+from models.arrangement import SeatAssignment
 from models.checkpoints import CheckpointResult
 from models.domain import SHANGHAI, Checkpoint, StageCode
+from models.facts import SiteFact, SiteFactRecord
 from notifications.sink import MailSink
 from tests.cli import run
 from tests.helpers import OPEN, new_id, reg_file
@@ -205,3 +213,55 @@ def test_a_refused_copy_recipient_still_sends_and_is_reported_in_the_artifact(
             sort=ArtifactSort.CREATED_DESC,
         )
     assert "some recipients refused (550)" in str(artifacts[0].data)
+
+
+def seats_given() -> int:
+    with session_scope() as session:
+        return session.exec(select(func.count()).select_from(SeatAssignment)).one()
+
+
+def test_the_training_close_arranges_the_rooms_and_its_remind_does_not(
+    sitting_with_sites: Path, mail_sink: MailSink
+) -> None:
+    checkpoint(StageCode.training, Checkpoint.remind, datetime(2024, 5, 3, 9, tzinfo=SHANGHAI))
+    assert seats_given() == 0
+    name, result, _ = checkpoint(
+        StageCode.training, Checkpoint.close, datetime(2024, 5, 7, 0, 5, tzinfo=SHANGHAI)
+    )
+    assert seats_given() == 5  # P1's 2 and P3's 3 candidates
+    assert name == "Stalled"  # nobody has recorded a training yet
+    assert "organiser: rooms not arranged yet" not in result.missing
+    assert "P1: 考务管理人员已参加培训" in result.missing
+
+
+@pytest.fixture
+def new_york() -> Iterator[None]:
+    """This process on New York's clock: what a naive datetime's astimezone() reads."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "America/New_York"
+    time.tzset()
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = before
+        time.tzset()
+
+
+def test_a_naive_as_of_in_a_flow_means_shanghai_time_on_a_machine_in_new_york(
+    sitting_with_sites: Path, mail_sink: MailSink, new_york: None
+) -> None:
+    # 23:30 on the registration deadline in Shanghai: still open (in New York's zone the
+    # same naive value would be 11:30 the next day in Shanghai, after the close)
+    name, _, _ = checkpoint(StageCode.registration, Checkpoint.close, datetime(2024, 4, 29, 23, 30))
+    assert name == "Open"
+    record_site_fact("2024-1", "P1", SiteFact.mock_passed, as_of=datetime(2024, 5, 2, 9))
+    with session_scope() as session:
+        record = session.exec(
+            select(SiteFactRecord).where(
+                SiteFactRecord.site_code == "P1", SiteFactRecord.fact == SiteFact.mock_passed.value
+            )
+        ).one()
+    assert record.recorded_at.replace(tzinfo=UTC) == datetime(2024, 5, 2, 1, tzinfo=UTC)
