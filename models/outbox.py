@@ -22,7 +22,17 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import ConfigDict, field_validator, model_validator
-from sqlalchemy import DateTime, Dialect, UniqueConstraint, func, insert, select
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Dialect,
+    UniqueConstraint,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, Session, SQLModel
@@ -335,3 +345,60 @@ def outbox_counts(
     for status, count in session.connection().execute(query.group_by(t.status)):
         counts[OutboxStatus(status)] = count
     return counts
+
+
+# --- status transitions: pending -> sent | failed; each one Core statement, the caller commits
+
+
+_MARK_SENT = (
+    update(_TABLE)
+    .where(_TABLE.c.id == bindparam("row_id"))
+    .values(
+        status=OutboxStatus.sent,
+        sent_at=bindparam("sent_at", type_=UTCDateTime()),
+        attempts=_TABLE.c.attempts + 1,
+        last_error=bindparam("note"),
+    )
+)
+_MARK_FAILED = (
+    update(_TABLE)
+    .where(_TABLE.c.id == bindparam("row_id"))
+    .values(
+        status=OutboxStatus.failed, attempts=_TABLE.c.attempts + 1, last_error=bindparam("error")
+    )
+)
+_RECORD_ATTEMPT = (
+    update(_TABLE)
+    .where(_TABLE.c.id == bindparam("row_id"))
+    .values(attempts=_TABLE.c.attempts + 1, last_error=bindparam("error"))
+)
+_NOTE_PENDING = (
+    update(_TABLE)
+    .where(_TABLE.c.id.in_(bindparam("ids", expanding=True)))
+    .where(_TABLE.c.status == OutboxStatus.pending)
+    .values(last_error=bindparam("error"))
+)
+
+
+def mark_sent(conn: Connection, row_id: int, *, sent_at: datetime, note: str | None) -> None:
+    """pending -> sent: a server accepted the message at ``sent_at`` (only then: undelivered
+    mail is never marked sent). Counts the attempt; ``note`` says if some recipients (a copy,
+    say) were refused, else None."""
+    conn.execute(_MARK_SENT, {"row_id": row_id, "sent_at": sent_at, "note": note})
+
+
+def mark_failed(conn: Connection, row_id: int, error: str) -> None:
+    """pending -> failed: refused for good (or cannot be built); counts the attempt."""
+    conn.execute(_MARK_FAILED, {"row_id": row_id, "error": error})
+
+
+def record_attempt(conn: Connection, row_id: int, error: str) -> None:
+    """A failed attempt that may succeed later: the row stays pending, with the error."""
+    conn.execute(_RECORD_ATTEMPT, {"row_id": row_id, "error": error})
+
+
+def note_still_pending(conn: Connection, row_ids: Sequence[int], error: str) -> None:
+    """Say on those of ``row_ids`` that are still pending why (delivery stopped, say)."""
+    ids = list(row_ids)
+    for start in range(0, len(ids), _KEYS_PER_QUERY):
+        conn.execute(_NOTE_PENDING, {"ids": ids[start : start + _KEYS_PER_QUERY], "error": error})

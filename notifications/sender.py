@@ -4,8 +4,11 @@ Each of ``connections`` workers owns one aiosmtplib connection (opened lazily, r
 every message it sends) and pulls rows from a shared queue. It writes each message straight
 to its wire form (:func:`notifications.mime.mime_bytes`, tens of µs, where building and
 flattening an ``EmailMessage`` costs about a millisecond) and hands it to ``sendmail``. A row
-is marked ``sent`` and committed the moment the server accepts it, so a crash re-sends at
-most the messages that were in flight, and those keep their Message-ID.
+is marked ``sent`` (``models.outbox.mark_sent``; the outbox owns its status transitions) and
+committed the moment the server accepts it, and the worker waits for that commit before it
+sends its next message, so a crash re-sends at most the message in flight on each
+connection, with its Message-ID. The database is read and written on one thread of its own,
+never on the event loop: a slow commit holds up only the worker waiting for it.
 
 What happens on an error:
 
@@ -29,10 +32,11 @@ import random
 import re
 import socket
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, Self, cast
+from typing import Any, Literal, Self, TypeVar, cast
 
 from aiosmtplib import (
     SMTP,
@@ -49,11 +53,19 @@ from aiosmtplib import (
     SMTPServerDisconnected,
     SMTPTimeoutError,
 )
-from sqlalchemy import Connection, Row, bindparam, select, update
+from sqlalchemy import Connection, Engine, Row, select
 
 from examflow.db import engine_for
 from examflow.settings import Settings
-from models.outbox import OutboxMessage, OutboxStatus, UTCDateTime, check_single_address
+from models.outbox import (
+    OutboxMessage,
+    OutboxStatus,
+    check_single_address,
+    mark_failed,
+    mark_sent,
+    note_still_pending,
+    record_attempt,
+)
 from notifications.mime import MailContent, envelope_recipients, envelope_sender, mime_bytes
 
 logger = logging.getLogger(__name__)
@@ -240,35 +252,59 @@ _COLUMNS = [
     _T.c.message_id,
     _T.c.queued_at,
 ]
-_MARK_SENT = (
-    update(_T)
-    .where(_T.c.id == bindparam("row_id"))
-    .values(
-        status=OutboxStatus.sent,
-        sent_at=bindparam("now", type_=UTCDateTime()),
-        attempts=_T.c.attempts + 1,
-        last_error=bindparam("error"),
-    )
-)
-_MARK_FAILED = (
-    update(_T)
-    .where(_T.c.id == bindparam("row_id"))
-    .values(status=OutboxStatus.failed, attempts=_T.c.attempts + 1, last_error=bindparam("error"))
-)
-_MARK_ATTEMPT = (
-    update(_T)
-    .where(_T.c.id == bindparam("row_id"))
-    .values(attempts=_T.c.attempts + 1, last_error=bindparam("error"))
-)
+_R = TypeVar("_R")
 
 
 def _chunks(ids: Sequence[int], size: int = CHUNK) -> list[Sequence[int]]:
     return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
+class _DatabaseThread:
+    """The delivery's one database connection, opened, used and closed on one thread of its
+    own: the event loop hands it each read and write and awaits the result, so a slow commit
+    holds up only the worker waiting for it, never the loop."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._conn: Connection | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-db")
+
+    async def run(self, work: Callable[[Connection], _R]) -> _R:
+        """``work(connection)`` on the database thread, one call after another."""
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self._call, work)
+
+    def _call(self, work: Callable[[Connection], _R]) -> _R:
+        if self._conn is None:
+            self._conn = self._engine.connect()
+        return work(self._conn)
+
+    async def close(self) -> None:
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._close)
+        finally:
+            self._thread.shutdown(wait=True)
+
+    def _close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+
+def _committed(
+    transition: Callable[..., None], *args: Any, **kwargs: Any
+) -> Callable[[Connection], None]:
+    """One outbox transition and its commit, as one unit of work for the database thread."""
+
+    def work(conn: Connection) -> None:
+        transition(conn, *args, **kwargs)
+        conn.commit()
+
+    return work
+
+
 class _Delivery:
-    def __init__(self, conn: Connection, config: SmtpConfig) -> None:
-        self.conn = conn
+    def __init__(self, db: _DatabaseThread, config: SmtpConfig) -> None:
+        self.db = db
         self.config = config
         self.report = DeliveryReport()
         self.attempted: set[int] = set()
@@ -277,45 +313,44 @@ class _Delivery:
         self.no_longer_pending = 0  # sent or failed by someone else since we listed them
         self.sender = envelope_sender(config.mail_from)
 
-    # -- the database: one Core statement and one commit per outcome ----------------------
+    # -- the database: one transition and one commit per outcome, on the database thread --
+    # A worker awaits its commit before it takes the next row, so each connection has at
+    # most one message accepted by the server but not yet recorded as sent.
 
-    def _write(self, statement: Any, params: dict[str, Any]) -> None:
-        self.conn.execute(statement, params)
-        self.conn.commit()
+    async def pending_ids(self, message_ids: Sequence[int] | None) -> list[int]:
+        def read(conn: Connection) -> list[int]:
+            pending = _T.c.status == OutboxStatus.pending
+            if message_ids is None:
+                query = select(_T.c.id).where(pending).order_by(_T.c.id)
+                ids = list(conn.execute(query).scalars())
+            else:
+                ids = []
+                for chunk in _chunks(sorted(set(message_ids))):
+                    query = select(_T.c.id).where(_T.c.id.in_(chunk), pending).order_by(_T.c.id)
+                    ids.extend(conn.execute(query).scalars())
+            conn.rollback()
+            return ids
 
-    def pending_ids(self, message_ids: Sequence[int] | None) -> list[int]:
-        pending = _T.c.status == OutboxStatus.pending
-        if message_ids is None:
-            ids = list(
-                self.conn.execute(select(_T.c.id).where(pending).order_by(_T.c.id)).scalars()
-            )
-        else:
-            wanted = sorted(set(message_ids))
-            ids = []
-            for chunk in _chunks(wanted):
-                query = select(_T.c.id).where(_T.c.id.in_(chunk), pending).order_by(_T.c.id)
-                ids.extend(self.conn.execute(query).scalars())
-        self.conn.rollback()
-        return ids
+        return await self.db.run(read)
 
-    def _sent(self, row_id: int, refused: dict[str, SMTPResponse]) -> None:
-        error = None
+    async def _sent(self, row_id: int, refused: dict[str, SMTPResponse]) -> None:
+        note = None
         if refused:  # accepted for some recipients: it went out
             codes = ", ".join(str(response.code) for response in refused.values())
-            error = f"accepted, but some recipients refused ({codes})"
-            self.report.partial.append((row_id, error))
-        self._write(_MARK_SENT, {"row_id": row_id, "now": datetime.now(UTC), "error": error})
+            note = f"accepted, but some recipients refused ({codes})"
+            self.report.partial.append((row_id, note))
+        await self.db.run(_committed(mark_sent, row_id, sent_at=datetime.now(UTC), note=note))
         self.report.sent += 1
         self.gave_up_in_a_row = 0
 
-    def _failed(self, row_id: int, error: str) -> None:
-        self._write(_MARK_FAILED, {"row_id": row_id, "error": error})
+    async def _failed(self, row_id: int, error: str) -> None:
+        await self.db.run(_committed(mark_failed, row_id, error))
         self.report.failed += 1
         self.report.errors.append((row_id, error))
         self.gave_up_in_a_row = 0
 
-    def _attempt_failed(self, row_id: int, error: str) -> None:
-        self._write(_MARK_ATTEMPT, {"row_id": row_id, "error": error})
+    async def _attempt_failed(self, row_id: int, error: str) -> None:
+        await self.db.run(_committed(record_attempt, row_id, error))
 
     def _stop(self, reason: str) -> None:
         if self.stop_reason is None:
@@ -328,13 +363,18 @@ class _Delivery:
         for chunk in _chunks(ids):
             if self.stop_reason is not None:
                 break
-            query = (
-                select(*_COLUMNS)
-                .where(_T.c.id.in_(chunk), _T.c.status == OutboxStatus.pending)
-                .order_by(_T.c.id)
-            )
-            rows = self.conn.execute(query).all()
-            self.conn.rollback()
+
+            def read(conn: Connection, chunk: Sequence[int] = chunk) -> list[Row[Any]]:
+                query = (
+                    select(*_COLUMNS)
+                    .where(_T.c.id.in_(chunk), _T.c.status == OutboxStatus.pending)
+                    .order_by(_T.c.id)
+                )
+                rows = list(conn.execute(query).all())
+                conn.rollback()
+                return rows
+
+            rows = await self.db.run(read)
             self.no_longer_pending += len(chunk) - len(rows)
             for row in rows:
                 await queue.put(row)
@@ -356,7 +396,7 @@ class _Delivery:
             message = mime_bytes(content, c.mail_from, date=datetime.now(UTC))
             recipients = envelope_recipients(content)
         except Exception as exc:
-            self._failed(row_id, f"cannot build the message: {describe(exc)}")
+            await self._failed(row_id, f"cannot build the message: {describe(exc)}")
             return
         error = ""
         for attempt in range(1, c.max_attempts + 1):
@@ -370,10 +410,10 @@ class _Delivery:
                     "row %d attempt %d: %s (%s)", row_id, attempt, _error_kind(exc), outcome
                 )
                 if outcome == "permanent":
-                    self._failed(row_id, error)
+                    await self._failed(row_id, error)
                     return
                 connection.discard()
-                self._attempt_failed(row_id, error)
+                await self._attempt_failed(row_id, error)
                 if outcome == "configuration":
                     self.report.errors.append((row_id, error))
                     self._stop(f"SMTP configuration problem: {_error_kind(exc)}")
@@ -384,7 +424,7 @@ class _Delivery:
                         self.report.errors.append((row_id, error))
                         return
             else:
-                self._sent(row_id, refused)
+                await self._sent(row_id, refused)
                 return
         self.report.errors.append(
             (row_id, f"still pending after {c.max_attempts} attempts: {error}")
@@ -395,19 +435,11 @@ class _Delivery:
                 f"{self.gave_up_in_a_row} messages in a row not delivered: server unreachable"
             )
 
-    def mark_not_attempted(self, ids: list[int]) -> None:
+    async def mark_not_attempted(self, ids: list[int]) -> None:
         """Say on the rows this call never tried why they are still pending."""
         left = [row_id for row_id in ids if row_id not in self.attempted]
         error = f"not attempted: delivery stopped ({self.stop_reason})"[:_ERROR_LIMIT]
-        statement = (
-            update(_T)
-            .where(_T.c.id.in_(bindparam("ids", expanding=True)))
-            .where(_T.c.status == OutboxStatus.pending)
-            .values(last_error=error)
-        )
-        for chunk in _chunks(left):
-            self.conn.execute(statement, {"ids": list(chunk)})
-        self.conn.commit()
+        await self.db.run(_committed(note_still_pending, left, error))
 
 
 async def deliver(
@@ -416,13 +448,15 @@ async def deliver(
     """Send the pending outbox rows ``message_ids`` (all pending rows if None).
 
     Rows that are not pending (already sent or failed) are skipped, so calling this again
-    sends nothing twice. Returns how many were sent, failed, and are still pending.
+    sends nothing twice. Returns how many were sent, failed, and are still pending. The
+    database is read and written on a thread of its own, never on the event loop.
     """
-    engine = engine_for(database_url)
+    engine = await asyncio.to_thread(engine_for, database_url)
     local_hostname = await asyncio.to_thread(socket.getfqdn)
-    with engine.connect() as conn:
-        delivery = _Delivery(conn, config)
-        ids = delivery.pending_ids(message_ids)
+    db = _DatabaseThread(engine)
+    try:
+        delivery = _Delivery(db, config)
+        ids = await delivery.pending_ids(message_ids)
         if ids:
             workers = min(config.connections, len(ids))
             queue: asyncio.Queue[Row[Any] | None] = asyncio.Queue(maxsize=4 * workers)
@@ -433,9 +467,11 @@ async def deliver(
                 for _ in range(workers):
                     await queue.put(None)
             if delivery.stop_reason is not None:
-                delivery.mark_not_attempted(ids)
+                await delivery.mark_not_attempted(ids)
         report = delivery.report
         report.pending = len(ids) - report.sent - report.failed - delivery.no_longer_pending
+    finally:
+        await db.close()
     logger.info(
         "outbox delivery: %d sent, %d failed, %d still pending (of %d)",
         report.sent,

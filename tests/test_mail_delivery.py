@@ -11,6 +11,7 @@ import sqlite3
 import ssl
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -25,6 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from pydantic import SecretStr
+from sqlalchemy import event
 from sqlmodel import Session, col, select
 
 from examflow.db import engine_for
@@ -37,7 +39,7 @@ from models.outbox import (
     outbox_key,
     queue_messages,
 )
-from notifications.sender import DeliveryReport, SmtpConfig, deliver_sync
+from notifications.sender import DeliveryReport, SmtpConfig, deliver, deliver_sync
 from notifications.sink import MailSink
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -466,6 +468,47 @@ def test_each_row_is_committed_as_sent_before_the_next_message_goes_out(
 
     assert report.sent == 8
     assert handler.sent_when_received == list(range(8))
+
+
+def test_a_slow_commit_does_not_stall_other_coroutines_on_the_event_loop(
+    db_url: str, sink: MailSink
+) -> None:
+    """Every commit is made to take 0.3 s; a ticker on the same loop keeps ticking meanwhile."""
+    ids = queue(db_url, [draft(i) for i in range(3)])
+    engine = engine_for(db_url)
+    delay = 0.3
+    slow_commits: list[float] = []
+
+    def slow_commit(conn: Any) -> None:
+        time.sleep(delay)  # a commit blocking its thread, as on a busy database
+        slow_commits.append(delay)
+
+    async def deliver_while_ticking() -> tuple[DeliveryReport, list[float]]:
+        gaps: list[float] = []
+        delivered = asyncio.Event()
+
+        async def tick() -> None:
+            last = time.perf_counter()
+            while not delivered.is_set():
+                await asyncio.sleep(0.01)
+                now = time.perf_counter()
+                gaps.append(now - last)
+                last = now
+
+        ticker = asyncio.create_task(tick())
+        report = await deliver(db_url, ids, config(sink.port, connections=1))
+        delivered.set()
+        await ticker
+        return report, gaps
+
+    event.listen(engine, "commit", slow_commit)
+    try:
+        report, gaps = asyncio.run(deliver_while_ticking())
+    finally:
+        event.remove(engine, "commit", slow_commit)
+
+    assert report.sent == 3 and len(slow_commits) >= 3  # the slow commits really happened
+    assert max(gaps) < delay / 2, f"the loop stood still for {max(gaps):.2f} s"
 
 
 def test_settings_become_an_smtp_config_without_showing_the_password() -> None:
