@@ -12,7 +12,8 @@ import io
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from rich.table import Table as RichTable
+from rich.padding import Padding
+from rich.text import Text
 from sqlmodel import col, select
 
 from adapters.tabular import read_table
@@ -209,21 +210,36 @@ def run_demo() -> list[DemoRow]:
     return rows
 
 
+SUMMARY_COLUMNS = ("as of", "stage", "checkpoint", "state", "sent")
+NOTE_INDENT = 4  # each run's summary on its own wrapped line(s) under the run
+
+
 def print_summary(rows: list[DemoRow]) -> None:
+    """One line per run, its summary wrapped beneath it: readable in an 80-column terminal
+    (a sixth table column would leave the summary a few characters wide)."""
     settings = get_settings()
-    table = RichTable(title=f"examflow demo: sitting {SITTING}")
-    for name in ("as of", "stage", "checkpoint", "state", "sent"):
-        table.add_column(name, no_wrap=True)
-    table.add_column("summary", overflow="ellipsis", no_wrap=True, max_width=70)
     styles = {"Stalled": "bold red", "StageComplete": "green", "MailPending": "yellow"}
-    for r in rows:
-        style = styles.get(r.state, "")
-        state = f"[{style}]{r.state}[/]" if style else r.state
-        table.add_row(
-            f"{r.at:%Y-%m-%d %H:%M}", r.stage, r.checkpoint, state, str(r.sent), r.note[:90]
-        )
-    out.print(table)
+    cells = [(f"{r.at:%Y-%m-%d %H:%M}", r.stage, r.checkpoint, r.state, str(r.sent)) for r in rows]
+    widths = [max(len(c[i]) for c in [SUMMARY_COLUMNS, *cells]) for i in range(5)]
+
+    def line(values: tuple[str, ...], state_style: str = "") -> Text:
+        text = Text()
+        for i, value in enumerate(values):
+            padded = value.rjust(widths[i]) if i == 4 else value.ljust(widths[i])
+            text.append(padded, style=state_style if i == 3 else "")
+            text.append("  " if i < 4 else "")
+        return text
+
+    out.print(Text(f"examflow demo: sitting {SITTING}", style="bold"))
+    out.print(line(SUMMARY_COLUMNS), style="bold", soft_wrap=False)
+    for r, values in zip(rows, cells, strict=True):
+        out.print(line(values, styles.get(r.state, "")), soft_wrap=False)
+        if r.note:
+            out.print(Padding(Text(r.note, style="dim"), (0, 0, 0, NOTE_INDENT)), soft_wrap=False)
     sent = sum(r.sent for r in rows)
+    mail = settings.mail_dir.resolve()
     out.print(
-        f"{len(rows)} checkpoint runs, {sent} messages sent; mail in {settings.mail_dir.resolve()}/"
+        f"{len(rows)} checkpoint runs, {sent} messages sent; mail in {mail}/",
+        soft_wrap=False,
+        overflow="fold",
     )
