@@ -16,6 +16,13 @@ cleanup() {
     for _ in $(seq 60); do kill -0 "$up_pid" 2>/dev/null || break; sleep 1; done
     kill -KILL -- "-$up_pid" 2>/dev/null || true
   fi
+  # anything still running from this temp venv (a server in its own session) is ours: end it
+  for proc in /proc/[0-9]*; do
+    if tr '\0' ' ' <"$proc/cmdline" 2>/dev/null | grep -qF "$work/venv/"; then
+      echo "stopping leftover ${proc#/proc/}: $(tr '\0' ' ' <"$proc/cmdline")" >&2
+      kill -KILL "${proc#/proc/}" 2>/dev/null || true
+    fi
+  done
   if [ "${1:-}" != "--keep" ]; then rm -rf "$work"; else echo "kept $work"; fi
 }
 trap 'cleanup "${KEEP:-}"' EXIT
@@ -88,4 +95,8 @@ for _ in $(seq 60); do kill -0 "$up_pid" 2>/dev/null || break; sleep 1; done
 if kill -0 "$up_pid" 2>/dev/null; then cat up.log; echo "examflow up did not stop" >&2; exit 1; fi
 wait "$up_pid" || true
 up_pid=""
+if "$bin/python" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)' \
+  "http://127.0.0.1:$prefect_port/api/health" 2>/dev/null; then
+  echo "the Prefect server still answers after examflow up stopped" >&2; exit 1
+fi
 step "ok"
