@@ -10,13 +10,14 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import TypeVar
 
 from sqlalchemy import func, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from models.condition import Missing
-from models.domain import StageState
-from models.problems import RowProblem
+from models.importer import Importer, Upload
+from models.problems import RejectedFileError, RowProblem
 from models.schools import School
 from models.sitting_calendar import Window
 from models.table import Table
@@ -24,6 +25,7 @@ from models.table import Table
 REQUESTED_LINK_TTL = timedelta(minutes=30)
 SESSION_TTL = timedelta(hours=12)
 SIGNIN_REQUESTS_PER_HOUR = 5
+S = TypeVar("S")
 
 
 class PortalLink(SQLModel, table=True):
@@ -290,6 +292,29 @@ def rows_of_other_schools(table: Table, school_code: str) -> list[RowProblem]:
     ]
 
 
+def own_rows_only(importer: Importer[S], school_code: str) -> Importer[S]:
+    """``importer`` for one school's upload: every row must name that school; rows naming
+    another school (or none) are refused beside the importer's own problems, all or nothing."""
+
+    def check_and_store(session: Session, table: Table, upload: Upload) -> S:
+        problems = rows_of_other_schools(table, school_code)
+        try:
+            summary = importer.check_and_store(session, table, upload)
+        except RejectedFileError as exc:
+            raise RejectedFileError(problems + exc.problems) from None
+        if problems:
+            raise RejectedFileError(problems)
+        return summary
+
+    return Importer(
+        importer.kind,
+        importer.columns,
+        check_and_store,
+        needs_sitting=importer.needs_sitting,
+        refusals=importer.refusals,
+    )
+
+
 class SchoolStageState(StrEnum):
     not_started = "not_started"
     to_do = "to_do"
@@ -305,19 +330,11 @@ SCHOOL_STAGE_LABELS_ZH: dict[SchoolStageState, str] = {
 }
 
 
-def owed_by(missing: list[Missing], parties: set[str]) -> list[Missing]:
-    """The missing items that name one of ``parties`` (a school and, if it is one, its site)."""
-    return [m for m in missing if m.party in parties]
-
-
-def school_stage_state(
-    window: Window, stage_state: StageState, owed: list[Missing], as_of: datetime
-) -> SchoolStageState:
-    """A school's state in a stage: not started before the window; overdue when it still owes
-    something after the close; to do while it owes something; done once it owes nothing (and
-    the stage is not merely waiting on the window: a still-open stage with nothing owed is done
-    for this school)."""
-    if stage_state is StageState.upcoming or not window.has_opened(as_of):
+def school_stage_state(window: Window, owed: list[Missing], as_of: datetime) -> SchoolStageState:
+    """A school's state in a stage: not started before the window opens; overdue when it
+    still owes something after the close; to do while it owes something; done when it owes
+    nothing (whatever other schools and sites still owe)."""
+    if not window.has_opened(as_of):
         return SchoolStageState.not_started
     if owed:
         return SchoolStageState.overdue if window.has_closed(as_of) else SchoolStageState.to_do

@@ -1,6 +1,5 @@
 """A school's page per sitting: the seven stages, what it still owes, what it can do now."""
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,7 +16,8 @@ from fastapi import (
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session, col, select
 
-from adapters.tabular import MAX_BYTES, TableError, read_table
+from adapters.tabular import MAX_BYTES
+from examflow.importing import ImportRefusedError, import_file
 from models.condition import Missing
 from models.domain import STAGE_LABELS_ZH, StageCode
 from models.facts import FACT_LABELS_ZH, SiteFact, facts_by_site, record_fact
@@ -27,17 +27,16 @@ from models.portal_access import (
     ActionWindow,
     SchoolStageState,
     action_window,
-    owed_by,
+    own_rows_only,
     record_action,
-    rows_of_other_schools,
     school_stage_state,
 )
-from models.problems import RejectedFileError, RowProblem
-from models.registration import REGISTRATION_COLUMNS, Registration, register_file
+from models.problems import RowProblem
+from models.registration import REGISTRATION_IMPORTER, Registration
 from models.resident_id import mask_resident_id
 from models.sitting_calendar import Window
 from models.sittings import Sitting, UnknownSittingError, get_sitting, list_sittings
-from models.stages import SITE_FACTS, evaluate_sitting
+from models.stages import SITE_FACTS, items_for_party
 from portal.auth import SignedIn, check_csrf, client_address, own_school, signed_in
 from portal.context import Portal, portal_of
 from portal.events import emit_school_acted
@@ -90,19 +89,21 @@ def stage_views(
 ) -> list[StageView]:
     """Each stage with this school's state and exactly what it (or its site) still owes,
     from the same rule functions as the checkpoints' artifacts and reminders."""
+    owed = items_for_party(session, sitting, school_code, as_of)
     views = []
-    for report in evaluate_sitting(session, sitting, as_of):
-        owed = owed_by(report.condition.missing, {school_code})
-        state = school_stage_state(report.window, report.state, owed, as_of)
+    for stage in StageCode:
+        window = sitting.spec.window(stage)
+        mine = owed.get(stage, [])
+        state = school_stage_state(window, mine, as_of)
         views.append(
             StageView(
-                stage=report.stage,
-                label=STAGE_LABELS_ZH[report.stage],
-                window=report.window,
+                stage=stage,
+                label=STAGE_LABELS_ZH[stage],
+                window=window,
                 state=state,
                 state_label=SCHOOL_STAGE_LABELS_ZH[state],
-                owed=owed,
-                action=action_window(report.window, as_of),
+                owed=mine,
+                action=action_window(window, as_of),
             )
         )
     return views
@@ -218,36 +219,24 @@ def upload_registration(
     if not window.contains(as_of):
         raise HTTPException(status_code=409, detail="报名时间窗口未开放")
     try:
-        table = read_table(data, file_name, REGISTRATION_COLUMNS)
-    except TableError as exc:
-        return render_sitting(
-            request, user, sitting_code, status_code=422, problems=[RowProblem(0, "", str(exc))]
+        # The CLI's importer, in one transaction, with one more rule: every row is this
+        # school's own. Any problem from either stores nothing.
+        imported = import_file(
+            own_rows_only(REGISTRATION_IMPORTER, user.school_code),
+            data,
+            file_name,
+            as_of=as_of,
+            sitting=sitting_code,
+            who=f"portal:{user.school_code}",
         )
-    try:
-        # One transaction: the domain's check-and-store and this school's own-rows rule;
-        # any problem from either rolls everything back.
-        with portal.db() as session:
-            sitting = sitting_or_404(session, sitting_code)
-            problems = rows_of_other_schools(table, user.school_code)
-            try:
-                summary = register_file(
-                    session,
-                    sitting,
-                    table,
-                    file_name=file_name,
-                    sha256=hashlib.sha256(data).hexdigest(),
-                    as_of=as_of,
-                )
-            except RejectedFileError as exc:
-                problems += exc.problems
-            if problems:
-                raise RejectedFileError(problems)
-            detail = "unchanged" if summary.unchanged else f"{summary.stored} registered"
-            _acted(
-                portal, session, request, user, sitting.code, "registration_upload", detail, as_of
-            )
-    except RejectedFileError as exc:
+    except ImportRefusedError as exc:
         return render_sitting(request, user, sitting_code, status_code=422, problems=exc.problems)
+    except UnknownSittingError:
+        raise HTTPException(status_code=404) from None
+    summary = imported.summary
+    detail = "unchanged" if summary.unchanged else f"{summary.stored} registered"
+    with portal.db() as session:
+        _acted(portal, session, request, user, sitting_code, "registration_upload", detail, as_of)
     background.add_task(
         emit_school_acted,
         sitting_code,
