@@ -9,6 +9,7 @@ from prefect.types.entrypoint import EntrypointType
 from deployments.plan import DEFAULT_REMIND_DAYS, PlannedRun, plan_checkpoints
 from flows.record_site_fact import record_site_fact
 from flows.sitting_checkpoint import sitting_checkpoint
+from models.domain import in_shanghai
 from models.sitting_calendar import CalendarSpec, SittingSpec
 
 TAGS = ["examflow"]
@@ -18,7 +19,7 @@ MODULE = EntrypointType.MODULE_PATH
 
 def one_off(run: PlannedRun, sitting: str) -> Schedule:
     """A schedule that fires once, at the checkpoint's local time, with its own parameters."""
-    local = run.at.replace(tzinfo=None)
+    local = in_shanghai(run.at).replace(tzinfo=None)  # the schedule's zone is Shanghai's
     return RRule(
         f"DTSTART:{local:%Y%m%dT%H%M%S}\nRRULE:FREQ=DAILY;COUNT=1",
         timezone="Asia/Shanghai",

@@ -13,13 +13,13 @@ a number is given once and kept, however often rooms are re-arranged.
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Index, bindparam, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from models.bulk import bulk_insert, dbapi_value
-from models.domain import Level
+from models.domain import Level, in_utc
 from models.registration import Registration
 from models.rooms import RoomSpec, rooms_by_site
 from models.sitting_calendar import SittingSpec
@@ -258,7 +258,7 @@ def arrange(session: Session, sitting: Sitting, as_of: datetime) -> ArrangementR
     for _, _, site, level, _, seq in existing.values():
         next_seq[(site, level)] = max(next_seq[(site, level)], seq)
 
-    now = dbapi_value(session, SeatAssignment.__table__.c.arranged_at, as_of.astimezone(UTC))  # type: ignore[attr-defined]
+    now = dbapi_value(session, SeatAssignment.__table__.c.arranged_at, in_utc(as_of))  # type: ignore[attr-defined]
     inserts: list[tuple[object, ...]] = []
     moves: list[dict[str, object]] = []
     shortfalls: list[tuple[str, str, int]] = []

@@ -1,12 +1,13 @@
 """Attendance on exam day (出勤): present or absent, per ticket number."""
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, select
 
 from models.arrangement import SeatAssignment
+from models.domain import in_utc
 from models.importer import Importer, Upload
 from models.problems import RejectedFileError, RowProblem
 from models.table import Column, Table
@@ -67,7 +68,7 @@ def record_attendance(
         a.ticket_number: a
         for a in session.exec(select(Attendance).where(Attendance.sitting_code == sitting_code))
     }
-    now = as_of.astimezone(UTC)
+    now = in_utc(as_of)
     for number, present in parsed.items():
         row_ = existing.get(number)
         if row_ is None:

@@ -10,7 +10,7 @@ Certificate numbers are ``WD`` + the ticket number (unique nationwide, stable).
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import UniqueConstraint
 from sqlalchemy import select as sa_select
@@ -27,7 +27,7 @@ from models.credentials.signing import (
     sign_batch,
 )
 from models.credentials.statement import batch_digest
-from models.domain import Level, StageCode
+from models.domain import Level, StageCode, in_utc
 from models.publicity import result_owner
 from models.registration import Registration
 from models.schools import School
@@ -106,9 +106,7 @@ def register_key(session: Session, party: str, public_key_b64: str, as_of: datet
         raise CertificateError(f"{party!r} is neither 'organiser' nor a school in the register")
     kid = key_id(public_key_b64)
     session.add(
-        PartyKey(
-            key_id=kid, party=party, public_key_b64=public_key_b64, created_at=as_of.astimezone(UTC)
-        )
+        PartyKey(key_id=kid, party=party, public_key_b64=public_key_b64, created_at=in_utc(as_of))
     )
     session.flush()
     return kid
@@ -328,12 +326,12 @@ def issue(session: Session, sitting: Sitting, as_of: datetime) -> IssueReport:
                         certificate_number=number,
                         batch_digest=digest,
                         credential_json=text,
-                        issued_at=as_of.astimezone(UTC),
+                        issued_at=in_utc(as_of),
                     )
                 )
             else:
                 current.batch_digest, current.credential_json = digest, text
-                current.issued_at = as_of.astimezone(UTC)
+                current.issued_at = in_utc(as_of)
                 session.add(current)
             report.issued += 1
     session.flush()
@@ -386,9 +384,7 @@ def request_paper(session: Session, sitting: Sitting, school: str, as_of: dateti
     ).first():
         return False
     session.add(
-        PaperRequest(
-            sitting_code=sitting.code, school_code=school, requested_at=as_of.astimezone(UTC)
-        )
+        PaperRequest(sitting_code=sitting.code, school_code=school, requested_at=in_utc(as_of))
     )
     session.flush()
     return True

@@ -14,7 +14,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from models.condition import ORGANISER, Missing, Owed, PartyKind, describe
-from models.domain import SHANGHAI, STAGE_LABELS_ZH, Checkpoint, StageCode, StageState
+from models.domain import STAGE_LABELS_ZH, Checkpoint, StageCode, StageState, in_shanghai
 from models.publicity import results_by_school
 from models.registration import Registration
 from models.schools import School
@@ -152,7 +152,7 @@ def _site_recipient(school: School, stage: StageCode) -> Recipient:
 
 
 def _format_deadline(moment: datetime) -> str:
-    local = moment.astimezone(SHANGHAI)
+    local = in_shanghai(moment)
     if (local.hour, local.minute) == (23, 59):
         return f"{local:%Y年%m月%d日} 24:00（北京时间）"
     return f"{local:%Y年%m月%d日 %H:%M}（北京时间）"
@@ -166,7 +166,7 @@ def _base_context(outcome: CheckpointOutcome, certificate: str) -> dict[str, obj
         "stage": outcome.stage.value,
         "stage_label": STAGE_LABELS_ZH[outcome.stage],
         "checkpoint": outcome.checkpoint.value,
-        "opens": f"{outcome.opens.astimezone(SHANGHAI):%Y年%m月%d日}" if outcome.opens else "",
+        "opens": f"{in_shanghai(outcome.opens):%Y年%m月%d日}" if outcome.opens else "",
         "deadline": _format_deadline(outcome.closes),
         "links": [],
     }

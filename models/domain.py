@@ -1,6 +1,6 @@
 """The notice's vocabulary as enums, and the time zone the calendar is written in."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -15,6 +15,11 @@ def in_shanghai(moment: datetime) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         return moment.replace(tzinfo=SHANGHAI)
     return moment.astimezone(SHANGHAI)
+
+
+def in_utc(moment: datetime) -> datetime:
+    """The moment in UTC, as stored; a naive value means Shanghai time (`in_shanghai`)."""
+    return in_shanghai(moment).astimezone(UTC)
 
 
 class Level(StrEnum):

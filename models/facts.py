@@ -1,12 +1,13 @@
 """Facts that ops record per site and sitting (trained, installed, downloaded, laid out)."""
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from models.domain import in_utc
 from models.importer import Importer, Upload
 from models.problems import RejectedFileError, RowProblem
 from models.schools import School, parse_yes_no
@@ -98,11 +99,11 @@ def record_fact(
             site_code=site_code,
             fact=fact.value,
             done=done,
-            recorded_at=as_of.astimezone(UTC),
+            recorded_at=in_utc(as_of),
             source=source,
         )
     else:
-        row.done, row.recorded_at, row.source = done, as_of.astimezone(UTC), source
+        row.done, row.recorded_at, row.source = done, in_utc(as_of), source
     session.add(row)
     session.flush()
     return True
@@ -174,7 +175,7 @@ def facts_by_site(
         SiteFactRecord.sitting_code == sitting_code, col(SiteFactRecord.done).is_(True)
     )
     if until is not None:
-        query = query.where(col(SiteFactRecord.recorded_at) <= until.astimezone(UTC))
+        query = query.where(col(SiteFactRecord.recorded_at) <= in_utc(until))
     held: dict[str, set[SiteFact]] = {}
     for site, fact in session.exec(query):
         held.setdefault(site, set()).add(SiteFact(fact))

@@ -1,14 +1,14 @@
 """Fees (考核费用): provincial standards, the advance-fee fallback, and 多退少补 per school."""
 
 from dataclasses import dataclass
-from datetime import MAXYEAR, MINYEAR, UTC, datetime
+from datetime import MAXYEAR, MINYEAR, datetime
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import UniqueConstraint, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from models.domain import Level
+from models.domain import Level, in_utc
 from models.importer import Importer, Upload
 from models.problems import RejectedFileError, RowProblem
 from models.table import Column, Table
@@ -77,14 +77,14 @@ def set_standard(
                 level=level,
                 year=year,
                 amount_fen=amount_fen,
-                loaded_at=as_of.astimezone(UTC),
+                loaded_at=in_utc(as_of),
             )
         )
         session.flush()
         return "created"
     if row.amount_fen == amount_fen:
         return "unchanged"
-    row.amount_fen, row.loaded_at = amount_fen, as_of.astimezone(UTC)
+    row.amount_fen, row.loaded_at = amount_fen, in_utc(as_of)
     session.add(row)
     session.flush()
     return "updated"
@@ -222,9 +222,7 @@ def record_payment(
     if amount_fen <= 0:
         raise FeeError("a payment is an amount > 0")
     session.add(
-        Payment(
-            school_code=school_code, amount_fen=amount_fen, paid_at=as_of.astimezone(UTC), note=note
-        )
+        Payment(school_code=school_code, amount_fen=amount_fen, paid_at=in_utc(as_of), note=note)
     )
     session.flush()
 

@@ -6,7 +6,7 @@ row and field. A clean file is stored in one transaction.
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import NamedTuple
 
 from sqlalchemy import UniqueConstraint, func
@@ -14,7 +14,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from models.bulk import bulk_insert, dbapi_value
-from models.domain import SOCIAL, Level
+from models.domain import SOCIAL, Level, in_shanghai, in_utc
 from models.fees import standards_for_year
 from models.importer import Importer, Upload
 from models.problems import RejectedFileError, RowProblem
@@ -152,7 +152,7 @@ class _Checker:
         ok: list[Draft] = []
         append = ok.append
         resolved: dict[tuple[str, str], tuple[str | None, str]] = {}
-        offered, as_of_date = {lv.value for lv in self.spec.levels}, self.as_of.date()
+        offered, as_of_date = {lv.value for lv in self.spec.levels}, in_shanghai(self.as_of).date()
         for row, v in rows:
             route = resolved.get((v["school_code"], v["site_code"]))
             level = LEVEL_VALUES.get(v["level"])
@@ -190,7 +190,7 @@ class _Checker:
         if not name or len(name) > MAX_NAME_LENGTH or not name.isprintable():
             self.bad(row, "name", f"required, printable, at most {MAX_NAME_LENGTH} characters")
         try:
-            id_number = validate_resident_id(v["id_number"], self.as_of.date())
+            id_number = validate_resident_id(v["id_number"], in_shanghai(self.as_of).date())
         except ResidentIdError as exc:
             self.bad(row, "id_number", str(exc))
             id_number = ""
@@ -404,7 +404,7 @@ def _store(
     table: Table,
 ) -> RegistrationSummary:
     spec = sitting.spec
-    now = as_of.astimezone(UTC)
+    now = in_utc(as_of)
     batch = ImportBatch(
         sitting_code=spec.code,
         kind="registration",

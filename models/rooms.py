@@ -1,11 +1,12 @@
 """Exam rooms (考场) of each site. A site without rooms has one room holding its seats."""
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from models.domain import in_utc
 from models.importer import Importer, Upload
 from models.problems import RejectedFileError, RowProblem
 from models.schools import School, parse_count
@@ -71,7 +72,7 @@ def import_rooms(session: Session, table: Table, as_of: datetime) -> tuple[int, 
             parsed.setdefault(v["site_code"], {})[v["room"]] = seats
     if problems:
         raise RejectedFileError(problems)
-    now = as_of.astimezone(UTC)
+    now = in_utc(as_of)
     for site, rooms in parsed.items():
         for old in session.exec(select(Room).where(Room.site_code == site)):
             session.delete(old)

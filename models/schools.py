@@ -2,12 +2,12 @@
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, select
 
-from models.domain import SOCIAL
+from models.domain import SOCIAL, in_utc
 from models.importer import Importer, Upload
 from models.problems import RejectedFileError, RowProblem
 from models.sitting_calendar import SittingSpec
@@ -167,7 +167,7 @@ def import_schools(session: Session, table: Table, as_of: datetime) -> SchoolImp
     existing = {s.code: s for s in session.exec(select(School))}
     created = updated = unchanged = 0
     warnings = list(table.warnings)
-    now = as_of.astimezone(UTC)
+    now = in_utc(as_of)
     for code, (row, school) in parsed.items():
         current = existing.get(code)
         if current is None:
@@ -235,7 +235,7 @@ def apply_for_site(
         sitting_code=sitting.code,
         school_code=school_code,
         seats=seats,
-        applied_at=as_of.astimezone(UTC),
+        applied_at=in_utc(as_of),
     )
     session.add(application)
     session.flush()
@@ -261,9 +261,9 @@ def approve_site(session: Session, school_code: str, as_of: datetime, seats: int
     if not seat_count or seat_count <= 0:
         raise SiteRuleError(f"{school_code}: give the site's exam seats per slot with --seats")
     for application in pending:
-        application.approved_at = as_of.astimezone(UTC)
+        application.approved_at = in_utc(as_of)
         session.add(application)
-    school.is_site, school.seats, school.updated_at = True, seat_count, as_of.astimezone(UTC)
+    school.is_site, school.seats, school.updated_at = True, seat_count, in_utc(as_of)
     session.add(school)
     session.flush()
     return school
@@ -294,7 +294,7 @@ def agree_to_host(
             sitting_code=sitting.code,
             host_code=host_code,
             guest=guest,
-            agreed_at=as_of.astimezone(UTC),
+            agreed_at=in_utc(as_of),
         )
     )
     session.flush()

@@ -6,7 +6,7 @@ the site that hosted them. Ops resolve each request; a changed score changes the
 """
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import UniqueConstraint
 from sqlalchemy import select as sa_select
@@ -14,7 +14,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from models.arrangement import SeatAssignment
 from models.attendance import Attendance
-from models.domain import Level, StageCode
+from models.domain import Level, StageCode, in_shanghai, in_utc
 from models.importer import Importer, Upload
 from models.problems import RejectedFileError, RowProblem
 from models.registration import Registration
@@ -136,7 +136,7 @@ def _ticket_of(
         return v["ticket_number"]
     if v.get("id_number"):
         try:
-            id_number = validate_resident_id(v["id_number"], as_of.date())
+            id_number = validate_resident_id(v["id_number"], in_shanghai(as_of).date())
         except ResidentIdError as exc:
             problems.append(RowProblem(row, "身份证号 (id_number)", str(exc)))
             return None
@@ -193,7 +193,7 @@ def import_scores(session: Session, sitting: Sitting, table: Table, as_of: datet
         s.ticket_number: s
         for s in session.exec(select(Score).where(Score.sitting_code == sitting.code))
     }
-    now = as_of.astimezone(UTC)
+    now = in_utc(as_of)
     spec = sitting.spec
     for number, score in parsed.items():
         candidate = by_ticket[number]
@@ -233,7 +233,7 @@ def publish(session: Session, sitting_code: str, as_of: datetime) -> bool:
     """Record that the sitting's scores are published; False if they already were."""
     if session.exec(select(Publication).where(Publication.sitting_code == sitting_code)).first():
         return False
-    session.add(Publication(sitting_code=sitting_code, published_at=as_of.astimezone(UTC)))
+    session.add(Publication(sitting_code=sitting_code, published_at=in_utc(as_of)))
     session.flush()
     return True
 
@@ -286,7 +286,7 @@ def file_review(
     if problems:
         raise RejectedFileError(problems)
     request = ReviewRequest(
-        sitting_code=sitting.code, school_code=school_code, filed_at=as_of.astimezone(UTC)
+        sitting_code=sitting.code, school_code=school_code, filed_at=in_utc(as_of)
     )
     session.add(request)
     session.flush()
@@ -356,7 +356,7 @@ def resolve_review(
         raise ScoreError(f"review request {request_id} is already resolved")
     if new_score is not None and not 0 <= new_score <= MAX_SCORE:
         raise ScoreError(f"a score is a whole number 0–{MAX_SCORE}")
-    now = as_of.astimezone(UTC)
+    now = in_utc(as_of)
     changes = []
     for item in open_items:
         score = session.exec(

@@ -1,9 +1,10 @@
 """Sittings as stored: the validated calendar entry, self-contained (fees resolved)."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlmodel import Field, Session, SQLModel, select
 
+from models.domain import in_utc
 from models.sitting_calendar import CalendarSpec, SittingSpec
 
 
@@ -44,7 +45,7 @@ def store_calendar(
 ) -> dict[str, str]:
     """Insert or update every sitting of ``calendar``; returns code -> created/updated/unchanged."""
     outcome: dict[str, str] = {}
-    now = as_of.astimezone(UTC)
+    now = in_utc(as_of)
     for spec in calendar.sittings:
         spec_json = self_contained(calendar, spec).model_dump_json()
         row = session.get(Sitting, spec.code)

@@ -4,7 +4,7 @@ from datetime import datetime
 
 from examflow.db import session_scope
 from examflow.settings import get_settings
-from models.domain import SHANGHAI
+from models.domain import in_shanghai
 from models.outbox import MessageDraft, is_announcement, message_domain, queue_messages
 from notifications.rendering import render_message
 from notifications.sender import DeliveryReport, deliver_sync
@@ -29,7 +29,7 @@ def send_now(
         sitting_code=sitting,
         stage=stage,
         checkpoint=checkpoint,
-        day=as_of.astimezone(SHANGHAI).date(),
+        day=in_shanghai(as_of).date(),
         once=is_announcement(template),
         recipient_ref=recipient_ref,
         to_addr=to_addr,
@@ -39,7 +39,10 @@ def send_now(
     )
     with session_scope() as session:
         ids = queue_messages(
-            session, [draft], queued_at=as_of, mail_domain=message_domain(settings.mail_from)
+            session,
+            [draft],
+            queued_at=in_shanghai(as_of),
+            mail_domain=message_domain(settings.mail_from),
         )
     if not ids:
         return DeliveryReport()
