@@ -14,7 +14,6 @@ import csv
 import io
 import random
 import re
-import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -40,15 +39,15 @@ from examflow.synthetic import (
     write_csv,
 )
 from models import all_tables
-from models.attendance import ATTENDANCE_COLUMNS, PRESENT
+from models.attendance import ATTENDANCE_COLUMNS
 from models.facts import FACT_ALIASES, FACT_COLUMNS, FACT_LABELS_ZH, SiteFact
-from models.fees import STANDARD_COLUMNS, yuan_to_fen
+from models.fees import STANDARD_COLUMNS
 from models.registration import REGISTRATION_COLUMNS
-from models.resident_id import check_digit, validate_resident_id
 from models.rooms import ROOM_COLUMNS
-from models.schools import SCHOOL_COLUMNS, parse_count, parse_yes_no
+from models.schools import SCHOOL_COLUMNS
 from models.scores import REVIEW_COLUMNS, SCORE_COLUMNS
 from models.table import Column, Table
+from tests import oracles
 from tests.cli import Result, run
 from tests.helpers import OPEN, SCHOOLS, new_id, reg_file
 
@@ -57,7 +56,6 @@ BOUNDED = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-REGISTERED_ON = date.fromisoformat(OPEN[:10])
 IN_PUBLICITY = "2024-05-30T10:00:00"
 FEES_AS_OF = "2024-03-01T09:00:00"
 
@@ -121,7 +119,7 @@ def ticket_by_id(snap: Snapshot) -> dict[str, str]:
 def row_ticket(v: dict[str, str], snap: Snapshot) -> str:
     if v.get("ticket_number"):
         return v["ticket_number"]
-    return ticket_by_id(snap)[validate_resident_id(v["id_number"], REGISTERED_ON)]
+    return ticket_by_id(snap)[oracles.resident_id(v["id_number"])]
 
 
 def schools_stored(table: Table, before: Snapshot, after: Snapshot, stdout: str) -> None:
@@ -129,13 +127,13 @@ def schools_stored(table: Table, before: Snapshot, after: Snapshot, stdout: str)
     for _, v in table.rows:
         school = stored[v["code"]]
         assert (school["name"], school["province"]) == (v["name"], v["province"])
-        assert school["is_pilot"] == parse_yes_no(v["is_pilot"])
+        assert school["is_pilot"] == oracles.yes_no(v["is_pilot"])
 
 
 def registrations_stored(table: Table, before: Snapshot, after: Snapshot, stdout: str) -> None:
     old = {r["id_number"] for r in before["registration"]}
     new = [r["id_number"] for r in after["registration"] if r["id_number"] not in old]
-    in_file = {validate_resident_id(v["id_number"], REGISTERED_ON) for _, v in table.rows}
+    in_file = {oracles.resident_id(v["id_number"]) for _, v in table.rows}
     if "nothing changed" in stdout:
         assert in_file <= old and not new
     else:
@@ -145,7 +143,7 @@ def registrations_stored(table: Table, before: Snapshot, after: Snapshot, stdout
 def attendance_stored(table: Table, before: Snapshot, after: Snapshot, stdout: str) -> None:
     stored = {a["ticket_number"]: a["present"] for a in after["attendance"]}
     for _, v in table.rows:
-        assert stored[v["ticket_number"]] == (v["attendance"].casefold() in PRESENT)
+        assert stored[v["ticket_number"]] == oracles.attended(v["attendance"])
 
 
 def scores_stored(table: Table, before: Snapshot, after: Snapshot, stdout: str) -> None:
@@ -163,12 +161,12 @@ def review_stored(table: Table, before: Snapshot, after: Snapshot, stdout: str) 
 def rooms_stored(table: Table, before: Snapshot, after: Snapshot, stdout: str) -> None:
     stored = {(r["site_code"], r["name"]): r["seats"] for r in after["room"]}
     for _, v in table.rows:
-        assert stored[(v["site_code"], v["room"])] == parse_count(v["seats"])
+        assert stored[(v["site_code"], v["room"])] == oracles.whole_number(v["seats"])
 
 
 def facts_stored(table: Table, before: Snapshot, after: Snapshot, stdout: str) -> None:
     expected = {
-        (v["site_code"], FACT_ALIASES[v["fact"]].value): parse_yes_no(v["done"])
+        (v["site_code"], FACT_ALIASES[v["fact"]].value): oracles.yes_no(v["done"])
         if v["done"]
         else True
         for _, v in table.rows
@@ -184,7 +182,7 @@ def facts_stored(table: Table, before: Snapshot, after: Snapshot, stdout: str) -
 
 def fees_stored(table: Table, before: Snapshot, after: Snapshot, stdout: str) -> None:
     expected = {
-        (v["province"], v["level"], int(v["year"] or FEES_AS_OF[:4])): yuan_to_fen(v["amount"])
+        (v["province"], v["level"], int(v["year"] or FEES_AS_OF[:4])): oracles.fen(v["amount"])
         for _, v in table.rows
     }
     stored = {(f["province"], f["level"], f["year"]): f["amount_fen"] for f in after["feestandard"]}
@@ -201,7 +199,7 @@ def resident_ids(draw: st.DrawFn) -> str:
     region = draw(st.sampled_from(["110101", "130102", "440305", "510104"]))
     born = draw(st.dates(date(1950, 1, 1), date(2008, 12, 31)))
     first17 = f"{region}{born:%Y%m%d}{draw(st.integers(0, 999)):03d}"
-    return first17 + check_digit(first17)
+    return first17 + oracles.iso7064_check(first17)
 
 
 NAMES = st.sampled_from(["王伟", "李娜", "欧阳娜娜", "张三", "阿依古丽·买买提"])
@@ -456,7 +454,7 @@ def id_variants(id_number: str) -> list[object]:
         int(id_number[:17]) * 10,
         id_number + ".0",
         id_number[:15],
-        *(first17 + check_digit(first17) for first17 in other_births),
+        *(first17 + oracles.iso7064_check(first17) for first17 in other_births),
     ]
 
 
@@ -719,7 +717,7 @@ def registered(sitting: str = "2024-1") -> int:
 
 def with_birth(born: str) -> str:
     first17 = f"110101{born}123"
-    return first17 + check_digit(first17)
+    return first17 + oracles.iso7064_check(first17)
 
 
 def test_id_number_mistakes_are_refused_row_by_row_and_nothing_is_stored(
@@ -1023,7 +1021,6 @@ def test_a_50_mb_file_with_a_bad_last_row_stores_nothing_and_without_it_stores_a
         good_size = handle.tell()
         handle.write(f"BIG,王伟,1.10101E+17,初级,,{note}\r\n")
     assert good_size >= 50_000_000
-    started = time.monotonic()
     refused = run("register", "2024-1", str(path), "--as-of", OPEN)
     assert refused.exit_code == 1, refused.output
     assert f"row {n + 2}, 身份证号 (id_number): looks like Excel scientific" in refused.stderr
@@ -1034,7 +1031,6 @@ def test_a_50_mb_file_with_a_bad_last_row_stores_nothing_and_without_it_stores_a
     assert result.exit_code == 0, result.output
     assert f"{n} candidates registered" in result.stdout
     assert registered() == n
-    assert time.monotonic() - started < 60
 
 
 # --- one way to import a file ---------------------------------------------------------------

@@ -14,15 +14,9 @@ from models.resident_id import (
     normalise_resident_id,
     validate_resident_id,
 )
+from tests.oracles import iso7064_check, resident_id
 
 AS_OF = date(2026, 5, 1)
-
-
-def iso7064_check(first17: str) -> str:
-    """An independent oracle: ISO 7064 MOD 11-2 from its definition (weights 2^k mod 11)."""
-    total = sum(int(d) * pow(2, 17 - i, 11) for i, d in enumerate(first17))
-    value = (12 - total % 11) % 11
-    return "X" if value == 10 else str(value)
 
 
 def make_id(region: str = "110101", birth: str = "19900307", seq: str = "123") -> str:
@@ -64,6 +58,35 @@ def test_check_digit_refuses_anything_but_17_ascii_digits(bad: str) -> None:
 @given(st.from_regex(r"[0-9]{17}", fullmatch=True))
 def test_check_digit_matches_the_iso_7064_definition(first17: str) -> None:
     assert check_digit(first17) == iso7064_check(first17)
+
+
+FULL_WIDTH = str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")
+
+
+@st.composite
+def typed_ids(draw: st.DrawFn) -> tuple[str, str]:
+    """(the ID, what a school typed for it): a valid ID built by the oracle, then decorated
+    as spreadsheets and input methods do."""
+    region = draw(st.sampled_from(["110101", "130102", "440305", "650102", "820000"]))
+    born = draw(st.dates(date(1900, 1, 1), AS_OF))
+    first17 = f"{region}{born:%Y%m%d}{draw(st.integers(0, 999)):03d}"
+    id_number = first17 + iso7064_check(first17)
+    typed = id_number.lower() if draw(st.booleans()) else id_number
+    if draw(st.booleans()):
+        typed = typed.translate(FULL_WIDTH)
+    spaces = st.sampled_from([" ", "\u3000", "\t", "\u00a0", "\u200b", "\ufeff", ""])
+    at = sorted(draw(st.lists(st.integers(0, 18), max_size=3)))
+    for i in reversed(at):
+        typed = typed[:i] + draw(spaces) + typed[i:]
+    wrap = draw(st.sampled_from([("", ""), ("'", ""), ('"', '"'), ("“", "”")]))
+    return id_number, wrap[0] + typed + wrap[1]
+
+
+@given(typed_ids())
+def test_a_typed_valid_id_validates_to_the_id_the_oracle_reads(case: tuple[str, str]) -> None:
+    id_number, typed = case
+    assert resident_id(typed) == id_number  # the oracle itself undoes the decoration
+    assert validate_resident_id(typed, AS_OF) == id_number
 
 
 def test_full_width_digits_and_every_kind_of_space_are_normalised() -> None:
