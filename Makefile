@@ -8,7 +8,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 export EXAMFLOW_HOME ?= $(CURDIR)/var
 
-.PHONY: run test lint unit bench screenshot install clean
+.PHONY: run test lint unit wheel bench screenshot install clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ lint: install
 unit: install
 	mkdir -p "$(PREFECT_HOME)"
 	$(BIN)/pytest -q
+
+# The operator's install, as CI tries it: wheel, fresh venv, calendar check / up / demo.
+wheel:
+	scripts/wheel_smoke.sh
 
 bench: install
 	$(BIN)/python benchmarks/registration.py
