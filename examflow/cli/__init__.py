@@ -9,6 +9,7 @@ from examflow.cli import (
     exam_cmds,
     facts_cmds,
     fees_cmds,
+    list_cmds,
     orchestrate_cmds,
     portal_cmds,
     register_cmds,
@@ -43,7 +44,12 @@ app.command("status")(status_cmds.status)
 app.command("mark")(facts_cmds.mark)
 app.command("run")(run_cmds.run)
 app.command("arrange")(exam_cmds.arrange)
-app.command("attendance")(exam_cmds.attendance)
+app.add_typer(exam_cmds.attendance_app, name="attendance")
+app.command("seats")(list_cmds.seats)
+scores_cmds.scores_app.command("list")(list_cmds.scores_list)
+scores_cmds.review_app.command("list")(list_cmds.review_list)
+exam_cmds.attendance_app.command("list")(list_cmds.attendance_list)
+certificates_cmds.keys_app.command("list")(list_cmds.keys_list)
 for command in ("deploy", "serve", "up", "demo"):
     app.command(command)(getattr(orchestrate_cmds, command))
 

@@ -1,5 +1,7 @@
 """examflow keys new | sign | certificates verify|paper|export|list | fees paid"""
 
+import base64
+import hashlib
 import json
 from pathlib import Path
 
@@ -47,6 +49,8 @@ def keys_new(
     except (CertificateError, CredentialError, FileExistsError) as exc:
         fail(str(exc))
     out.print(f"{kid} registered for {party}; private key: {path} (keep it safe)")
+    fingerprint = hashlib.sha256(base64.b64decode(public)).hexdigest()
+    out.print(f"fingerprint (SHA-256 of the raw public key): {fingerprint}")
 
 
 def sign_command(
@@ -103,8 +107,19 @@ def paper(
 
 
 @certificates_app.command("list")
-def list_certificates(sitting: str) -> None:
+def list_certificates(
+    sitting: str,
+    as_json: bool = typer.Option(
+        False, "--json", help="Every issued certificate: number, name, level, school, issued_at."
+    ),
+) -> None:
     """Per school: e-certificates issued, and whether paper certificates were requested."""
+    if as_json:
+        from examflow.cli.list_cmds import issued_certificates
+
+        with session_scope() as session:
+            print(json.dumps(issued_certificates(session, sitting), ensure_ascii=False, indent=2))
+        return
     with session_scope() as session:
         issued: dict[str, int] = {}
         for cert in session.exec(

@@ -1,6 +1,7 @@
 """examflow rooms import | arrange | attendance | materials"""
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -45,6 +46,23 @@ def arrange(sitting: str, as_of: str | None = typer.Option(None, help=AS_OF_HELP
         raise typer.Exit(1)
 
 
+class ImportByDefault(ShowByDefault):
+    """`attendance SITTING FILE` runs `attendance import SITTING FILE`, as it always did."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["import", *args]
+        return super().parse_args(ctx, args)
+
+
+attendance_app = typer.Typer(
+    cls=ImportByDefault,
+    help="Attendance: `attendance SITTING FILE` (or `attendance import`) records; `list` shows.",
+    no_args_is_help=True,
+)
+
+
+@attendance_app.command("import")
 def attendance(
     sitting: str, file: Path, as_of: str | None = typer.Option(None, help=AS_OF_HELP)
 ) -> None:
