@@ -78,5 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def app_from_environment() -> FastAPI:
-    """The factory uvicorn's workers call (settings from the environment)."""
+    """The factory uvicorn's workers call (settings from the environment); each worker
+    process logs its access lines to stderr like the parent."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     return create_app(get_settings())
