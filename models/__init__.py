@@ -16,6 +16,7 @@ TABLE_MODULES = (
     "models.certificates",
     "models.outbox",
     "models.portal_access",
+    "models.checkpoint_runs",
 )
 
 
