@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
+from urllib.parse import urlencode
 
 from sqlalchemy import func, update
 from sqlmodel import Field, Session, SQLModel, col, select
@@ -84,6 +85,11 @@ class PortalAudit(SQLModel, table=True):
 def new_token() -> str:
     """A fresh random token: 256 bits, URL-safe."""
     return secrets.token_urlsafe(32)
+
+
+def portal_signin_url(base_url: str, token: str) -> str:
+    """The link a school follows to sign in (GET shows 登录; only the POST signs in)."""
+    return f"{base_url.rstrip('/')}/login?{urlencode({'t': token})}"
 
 
 def token_hash(token: str) -> str:

@@ -1,11 +1,15 @@
 """Planned messages rendered into outbox drafts (subject, text, HTML, optional .ics)."""
 
-from datetime import date, datetime
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
 
-from models.checkpoints import CheckpointOutcome, PlannedMessage
-from models.domain import in_shanghai
+from sqlmodel import Session
+
+from models.checkpoints import OPS, CheckpointOutcome, PlannedMessage
+from models.domain import StageCode, in_shanghai
 from models.links import materials_link
 from models.outbox import MessageDraft, is_announcement
+from models.portal_access import issue_link, portal_signin_url
 from models.sittings import Sitting
 from notifications.ics import sitting_ics
 from notifications.rendering import render_message
@@ -14,6 +18,46 @@ from notifications.rendering import render_message
 def checkpoint_day(as_of: datetime) -> date:
     """The checkpoint's day in Asia/Shanghai: one message per recipient per checkpoint day."""
     return in_shanghai(as_of).date()
+
+
+# A school's portal link for (school code, contact address, stage): (URL, valid until).
+PortalLinks = Callable[[str, str, StageCode], tuple[str, datetime]]
+LINK_GRACE = timedelta(days=1)
+
+
+def portal_links(
+    session: Session, public_url: str, sitting: Sitting, as_of: datetime
+) -> PortalLinks:
+    """Sign-in links for scheduled mail: one per message, stored hashed, for the school and
+    contact it goes to, opening the sitting's page at the stage; usable again and again until
+    the stage's window closes plus one day (the school may open its mail more than once); a
+    message sent later than that (a review resolved after publicity) gets one more day."""
+
+    def link(school_code: str, contact: str, stage: StageCode) -> tuple[str, datetime]:
+        until = max(sitting.spec.window(stage).closes_at, as_of) + LINK_GRACE
+        token = issue_link(
+            session,
+            school_code,
+            contact,
+            as_of,
+            expires_at=until,
+            single_use=False,
+            sitting_code=sitting.code,
+            stage=stage.value,
+        )
+        return portal_signin_url(public_url, token), until
+
+    return link
+
+
+def with_portal_link(
+    context: dict[str, object], link: PortalLinks | None, school: str, to: str, stage: StageCode
+) -> dict[str, object]:
+    """``context`` plus the school's portal link (``portal_url``, ``portal_until``)."""
+    if link is None or school == OPS:
+        return context
+    url, until = link(school, to, stage)
+    return {**context, "portal_url": url, "portal_until": f"{in_shanghai(until):%Y-%m-%d %H:%M}"}
 
 
 KIND_LABELS = {
@@ -30,9 +74,11 @@ def compose(
     sitting: Sitting,
     site_codes: set[str],
     links: tuple[str, bytes] | None = None,
+    portal: PortalLinks | None = None,
 ) -> list[MessageDraft]:
     """Render each planned message; ``links`` is (public base URL, link secret) for the
-    materials links of sites."""
+    materials links of sites; ``portal`` gives each school's message its sign-in link to
+    the sitting's page at this stage (portal_links)."""
     day = checkpoint_day(outcome.as_of)
     spec = sitting.spec
     drafts = []
@@ -49,6 +95,7 @@ def compose(
                     for kind, label in KIND_LABELS.items()
                 ],
             }
+        context = with_portal_link(context, portal, p.recipient_ref, p.to_addr, outcome.stage)
         rendered = render_message(p.template, context)
         ics_name = ics_type = None
         ics: bytes | None = None

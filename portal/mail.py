@@ -6,13 +6,13 @@ then it is blanked in the outbox row (the row is ``sent`` and never re-sent).
 
 import logging
 from datetime import datetime
-from urllib.parse import urlencode
 
 from sqlalchemy import update
 from sqlmodel import Session, col
 
 from models.domain import SHANGHAI
 from models.outbox import MessageDraft, OutboxMessage, OutboxStatus, message_domain, queue_messages
+from models.portal_access import portal_signin_url
 from models.schools import School
 from notifications.rendering import render_message
 from notifications.sender import deliver_sync
@@ -24,7 +24,7 @@ REDACTED = "（链接已发送，此处不再保存）"
 
 
 def signin_url(base_url: str, token: str) -> str:
-    return f"{base_url.rstrip('/')}/login?{urlencode({'t': token})}"
+    return portal_signin_url(base_url, token)
 
 
 def queue_signin_mail(

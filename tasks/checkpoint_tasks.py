@@ -20,7 +20,7 @@ from models.domain import Checkpoint, StageCode
 from models.outbox import message_domain, queue_messages
 from models.schools import School
 from models.sittings import get_sitting
-from notifications.compose import compose
+from notifications.compose import compose, portal_links
 from notifications.sender import deliver_sync
 from tasks.smtp import smtp_config
 
@@ -98,7 +98,9 @@ def queue(outcome: CheckpointOutcome) -> list[int]:
         if not planned:
             return []
         sites = set(session.exec(select(School.code).where(col(School.is_site).is_(True))))
-        drafts = compose(planned, outcome, sitting, sites, (settings.public_url, link_secret()))
+        portal = portal_links(session, settings.public_url, sitting, outcome.as_of)
+        links = (settings.public_url, link_secret())
+        drafts = compose(planned, outcome, sitting, sites, links, portal)
         return queue_messages(
             session, drafts, queued_at=outcome.as_of, mail_domain=message_domain(settings.mail_from)
         )

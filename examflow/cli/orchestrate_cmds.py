@@ -1,6 +1,7 @@
 """examflow deploy | serve | up | demo"""
 
 import asyncio
+import os
 from pathlib import Path
 
 import typer
@@ -106,14 +107,20 @@ def up(
     require_cjk_font()
     from examflow.cli.local_stack import local_stack
 
+    if demo:  # the portal shows the demo sitting as a school saw it during publicity
+        os.environ.setdefault("EXAMFLOW_PORTAL_AS_OF", DEMO_PORTAL_AS_OF)
     with local_stack(port, smtp_port, materials_port) as stack:
         out.print(
-            f"Prefect UI: {stack.ui_url}   mail: {stack.mail_dir}/ (SMTP 127.0.0.1:{smtp_port})"
+            f"Prefect UI: {stack.ui_url}   school portal: {stack.portal_url}/   "
+            f"mail: {stack.mail_dir}/ (SMTP 127.0.0.1:{smtp_port})",
+            soft_wrap=True,
         )
         if demo:
             from examflow.cli.demo import run_demo
 
             run_demo()
+            out.print(f"a school's view (portal clocked at {DEMO_PORTAL_AS_OF}):", soft_wrap=True)
+            out.print(demo_signin_link(), soft_wrap=True)
         out.print("serving deployments; Ctrl-C to stop")
         serve(calendars=[], remind=[3, 1])
 
@@ -126,3 +133,49 @@ def demo() -> None:
     from examflow.cli.demo import run_demo
 
     run_demo()
+    out.print(
+        f"a school's view: `examflow portal serve --as-of {DEMO_PORTAL_AS_OF}`, then open",
+        soft_wrap=True,
+    )
+    out.print(demo_signin_link(), soft_wrap=True)
+
+
+DEMO_PORTAL_AS_OF = "2024-05-30T10:00:00"  # inside the demo sitting's publicity window
+
+
+def demo_signin_link() -> str:
+    """A sign-in link for the demo's first site with candidates, opening its page of the demo
+    sitting; valid a week from the portal's demo clock, and reusable (not for production)."""
+    from datetime import timedelta
+
+    from sqlmodel import col, select
+
+    from examflow.cli.console import parse_as_of
+    from examflow.cli.demo import SITTING
+    from examflow.settings import get_settings
+    from models.portal_access import issue_link, portal_signin_url
+    from models.registration import Registration
+    from models.schools import School
+
+    as_of = parse_as_of(DEMO_PORTAL_AS_OF)
+    with session_scope() as session:
+        school = session.exec(
+            select(School)
+            .join(Registration, col(Registration.school_code) == col(School.code))
+            .where(Registration.sitting_code == SITTING, col(School.is_site).is_(True))
+            .order_by(col(School.code))
+        ).first()
+        if school is None:
+            fail(f"no site has candidates in {SITTING}")
+        token = issue_link(
+            session,
+            school.code,
+            school.affairs_email,
+            as_of,
+            expires_at=as_of + timedelta(days=7),
+            single_use=False,
+            sitting_code=SITTING,
+            stage="publicity",
+        )
+        name = school.name
+    return f"{name}：{portal_signin_url(get_settings().public_url, token)}"

@@ -7,9 +7,12 @@ import typer
 from examflow.cli.console import AS_OF_HELP, fail, failing_on, import_upload, out, parse_as_of
 from examflow.cli.mail_now import send_now
 from examflow.db import session_scope
+from examflow.settings import get_settings
+from models.domain import StageCode
 from models.schools import School
 from models.scores import SCORES_IMPORTER, ScoreError, resolve_review, review_importer
 from models.sittings import get_sitting
+from notifications.compose import portal_links, with_portal_link
 
 scores_app = typer.Typer(help="Scores (成绩).", no_args_is_help=True)
 review_app = typer.Typer(help="Per-school score review requests (成绩复核).", no_args_is_help=True)
@@ -71,6 +74,10 @@ def review_resolve(
                 {"ticket_number": t, "before": b, "after": a} for t, b, a in resolution.changes
             ],
         }
+        portal = portal_links(session, get_settings().public_url, sitting, moment)
+        context = with_portal_link(
+            context, portal, school.code, school.affairs_email, StageCode.publicity
+        )
         target = (sitting.code, school.code, school.affairs_email)
     for ticket, before, after in resolution.changes:
         out.print(f"{ticket}: {before} → {after}")

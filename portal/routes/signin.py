@@ -109,11 +109,10 @@ def sign_in(request: Request, t: str = Form(""), csrf: str = Form("")) -> Respon
         if link is None:
             return portal.page(request, "link_invalid.html", status_code=410)
         session_token = open_session(session, link, as_of)
-        target = (
-            f"/schools/{link.school_code}/sittings/{link.sitting_code}"
-            if link.sitting_code
-            else f"/schools/{link.school_code}"
-        )
+        target = f"/schools/{link.school_code}"
+        if link.sitting_code:  # a mailed link opens the sitting's page at the mail's stage
+            target += f"/sittings/{link.sitting_code}"
+            target += f"#stage-{link.stage}" if link.stage else ""
     response = RedirectResponse(target, status_code=303)
     set_session_cookie(response, portal, session_token)
     return response
