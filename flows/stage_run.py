@@ -11,7 +11,7 @@ from prefect.states import Completed, Failed
 
 from models.checkpoints import CheckpointResult
 from models.domain import SHANGHAI, Checkpoint, StageCode, StageState, in_shanghai
-from tasks.checkpoint_tasks import deliver, evaluate, publish_progress, queue
+from tasks.checkpoint_tasks import deliver, evaluate, publish_progress, queue, record_run
 
 STATE_NAMES = {
     StageState.complete: "StageComplete",
@@ -38,7 +38,8 @@ def run_stage(
     With ``judge_after_mail`` (the mail itself is part of the condition) the stage is
     evaluated again once mail was sent. Stalled (a Failed state, so Retry works) when the
     window has closed unmet; MailPending (also Failed) when the stage is fine but mail due
-    now was not delivered; otherwise Completed named StageComplete, Open or Upcoming.
+    now was not delivered; otherwise Completed named StageComplete, Open or Upcoming. Its
+    last task keeps that state as the stage's last run and refreshes the sitting's overview.
     """
     moment = flow_moment(as_of)
     outcome = evaluate(sitting, stage, checkpoint, moment)
@@ -57,10 +58,15 @@ def run_stage(
     summary = outcome.summary()
     if outcome.state is StageState.stalled:
         result.state = "Stalled"
-        return Failed(name="Stalled", message=summary, data=result)
-    if delivery.pending or delivery.failed:
+        final: State[CheckpointResult] = Failed(name="Stalled", message=summary, data=result)
+    elif delivery.pending or delivery.failed:
         result.state = "MailPending"
         message = f"{delivery.pending} pending, {delivery.failed} failed of {delivery.queued}"
-        return Failed(name="MailPending", message=message, data=result)
-    result.state = STATE_NAMES[outcome.state]
-    return Completed(name=result.state, message=summary, data=result)
+        final = Failed(name="MailPending", message=message, data=result)
+    else:
+        result.state = STATE_NAMES[outcome.state]
+        final = Completed(name=result.state, message=summary, data=result)
+    # the last task: the stage's last run (state, time) for the sitting's overview artifact
+    # and for the events that may re-run a Stalled stage
+    record_run(outcome, result.state)
+    return final

@@ -66,12 +66,21 @@ def record_last_run(
     if row is not None and _aware(row.as_of) > in_utc(as_of):
         return
     if row is None:
-        row = LastCheckpointRun(sitting_code=sitting, stage=stage.value, checkpoint="", state="")
-    row.checkpoint = checkpoint.value
-    row.state = state
-    row.as_of = in_utc(as_of)
-    row.finished_at = in_utc(finished_at)
-    row.flow_run_id = flow_run_id
+        row = LastCheckpointRun(
+            sitting_code=sitting,
+            stage=stage.value,
+            checkpoint=checkpoint.value,
+            state=state,
+            as_of=in_utc(as_of),
+            finished_at=in_utc(finished_at),
+            flow_run_id=flow_run_id,
+        )
+    else:
+        row.checkpoint = checkpoint.value
+        row.state = state
+        row.as_of = in_utc(as_of)
+        row.finished_at = in_utc(finished_at)
+        row.flow_run_id = flow_run_id
     session.add(row)
     session.flush()
 

@@ -4,16 +4,24 @@ Each opens its own database session and passes only small pydantic values onward
 caches: a Retry must re-read the database (a fact recorded since may complete the stage).
 """
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import cast
+from uuid import UUID
 
-from prefect import task
-from prefect.artifacts import create_markdown_artifact
+from prefect import runtime, task
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    update_progress_artifact,
+)
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 from sqlmodel import col, select
 
 from examflow.db import session_scope
+from examflow.overview import publish_overview_in_run
 from examflow.settings import get_settings, link_secret
+from models.checkpoint_runs import record_last_run
 from models.checkpoints import CheckpointOutcome, evaluate_checkpoint, plan_messages
 from models.condition import describe
 from models.domain import Checkpoint, StageCode
@@ -25,6 +33,9 @@ from notifications.sender import deliver_sync
 from tasks.smtp import smtp_config
 
 ARTIFACT_ROWS = 500
+# A fan-out longer than this is delivered in chunks of this size, with a progress artifact
+# (sent / queued) updated after each chunk; shorter ones in one go, without.
+PROGRESS_CHUNK = 250
 
 
 class Delivery(BaseModel):
@@ -108,15 +119,55 @@ def queue(outcome: CheckpointOutcome) -> list[int]:
 
 @task(name="deliver-messages", cache_policy=NO_CACHE)
 def deliver(ids: list[int]) -> Delivery:
-    """Send one batch over a small pool of reused SMTP connections."""
+    """Send the batch over a small pool of reused SMTP connections; a long one in chunks, its
+    progress (sent / queued) shown in a progress artifact while it runs."""
+    delivery = Delivery(queued=len(ids), sent=0, failed=0, pending=0, errors=[])
     if not ids:
-        return Delivery(queued=0, sent=0, failed=0, pending=0, errors=[])
-    settings = get_settings()
-    report = deliver_sync(settings.resolved_database_url(), ids, smtp_config())
-    return Delivery(
-        queued=len(ids),
-        sent=report.sent,
-        failed=report.failed,
-        pending=report.pending,
-        errors=[f"message {row}: {error}" for row, error in report.errors + report.partial],
-    )
+        return delivery
+    database_url, config = get_settings().resolved_database_url(), smtp_config()
+    chunks = [ids[i : i + PROGRESS_CHUNK] for i in range(0, len(ids), PROGRESS_CHUNK)]
+    progress: UUID | None = None
+    if len(chunks) > 1:
+        progress = cast(  # sync call in a sync task: not a coroutine
+            UUID,
+            create_progress_artifact(
+                progress=0.0, description=f"delivery: 0 sent / {len(ids)} queued"
+            ),
+        )
+    done = 0
+    for chunk in chunks:
+        report = deliver_sync(database_url, chunk, config)
+        delivery.sent += report.sent
+        delivery.failed += report.failed
+        delivery.pending += report.pending
+        delivery.errors += [f"message {r}: {e}" for r, e in report.errors + report.partial]
+        done += len(chunk)
+        if progress is not None:
+            update_progress_artifact(
+                artifact_id=progress,
+                progress=100.0 * done / len(ids),
+                description=(
+                    f"delivery: {delivery.sent} sent / {len(ids)} queued"
+                    f" ({delivery.failed} failed, {delivery.pending} pending)"
+                ),
+            )
+    return delivery
+
+
+@task(name="record-last-run", cache_policy=NO_CACHE)
+def record_run(outcome: CheckpointOutcome, state: str) -> str:
+    """Keep this run as the stage's last one (state and time) and refresh the sitting's
+    overview artifact; the flow's last task."""
+    with session_scope() as session:
+        record_last_run(
+            session,
+            outcome.sitting,
+            outcome.stage,
+            outcome.checkpoint,
+            state,
+            as_of=outcome.as_of,
+            finished_at=datetime.now(UTC),
+            flow_run_id=str(runtime.flow_run.id) if runtime.flow_run.id else None,
+        )
+    publish_overview_in_run(outcome.sitting, outcome.as_of)
+    return state
