@@ -72,6 +72,18 @@ def sign_command(
         out.print(f"{party} signed {school}'s batch {digest[:16]}…")
     if not signed:
         out.print("nothing new to sign")
+        return
+    from examflow.events import ConditionEvent, emit_condition_changed  # stalls clear
+    from models.domain import StageCode
+
+    emit_condition_changed(
+        ConditionEvent.batch_signed,
+        sitting,
+        [StageCode.certificates],
+        party=party,
+        what="signature",
+        as_of=parse_as_of(as_of),
+    )
 
 
 @certificates_app.command("verify")

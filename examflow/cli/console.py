@@ -112,4 +112,7 @@ def import_upload(
                 on_refused(exc)
             raise
     print_warnings(result.warnings)
+    from examflow.events import emit_file_imported  # stalls that clear themselves
+
+    emit_file_imported(importer.kind, sitting, as_of)
     return result

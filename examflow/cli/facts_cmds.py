@@ -6,6 +6,8 @@ import typer
 
 from examflow.cli.console import AS_OF_HELP, fail, failing_on, import_upload, out, parse_as_of
 from examflow.db import session_scope
+from examflow.events import ConditionEvent, emit_condition_changed
+from models.checkpoint_runs import FACT_STAGES
 from models.facts import FACTS_IMPORTER, FactError, SiteFact, record_fact
 from models.sittings import get_sitting
 
@@ -31,5 +33,14 @@ def mark(
         if site is None or fact is None:
             fail("give SITE and FACT, or --file", 2)
         changed = record_fact(session, sitting, site, fact, moment, done=not undo)
+    if changed:
+        emit_condition_changed(
+            ConditionEvent.fact_recorded,
+            sitting,
+            [FACT_STAGES[fact]],
+            party=site,
+            what=fact.value,
+            as_of=moment,
+        )
     verb = "undone" if undo else "recorded"
     out.print(f"{sitting} {site} {fact}: {verb}" + ("" if changed else " (no change)"))

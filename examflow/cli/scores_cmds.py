@@ -92,3 +92,13 @@ def review_resolve(
         as_of=moment,
     )
     out.print(f"school {target[1]} told: {report.sent} sent, {report.pending} pending")
+    from examflow.events import ConditionEvent, emit_condition_changed  # stalls clear
+
+    emit_condition_changed(
+        ConditionEvent.review_resolved,
+        target[0],
+        [StageCode.publicity],
+        party=target[1],
+        what="review",
+        as_of=moment,
+    )
