@@ -234,3 +234,71 @@ def test_a_site_without_candidates_gets_one_notice_page() -> None:
     for render in RENDERERS.values():
         texts = pages_text(render(empty))
         assert len(texts) == 1 and "无考生" in texts[0]
+
+
+# QR codes: segno's own matrix, drawn as merged rectangles, read back by an independent decoder
+
+
+def _segno_matrix(value: str) -> tuple[bytes, ...]:
+    import segno
+
+    return tuple(bytes(row) for row in segno.make_qr(value, error="m", boost_error=False).matrix)
+
+
+def test_qr_matrix_is_segnos_own_for_the_same_payload() -> None:
+    """The faster mask choice picks what segno's evaluation picks, module for module."""
+    from notifications.documents.qr import qr_matrix
+
+    rng = random.Random(5)
+    payloads = [f"2024{rng.randrange(10, 99)}P{rng.randrange(1, 999)}{i:04d}" for i in range(150)]
+    payloads += ["".join(chr(rng.randrange(32, 127)) for _ in range(n)) for n in range(1, 200, 3)]
+    payloads += [f"https://verify.example/urn:uuid:{rng.getrandbits(128):032x}" for _ in "ab"]
+    payloads += ["王小明 准考证" * n for n in (1, 7, 20)]
+    for value in payloads:
+        assert qr_matrix(value) == _segno_matrix(value), value
+
+
+def test_qr_rectangles_cover_exactly_the_dark_modules() -> None:
+    from notifications.documents.qr import qr_matrix, rectangles
+
+    for value in ("202411P30001", "https://verify.example/" + "x" * 120):
+        matrix = qr_matrix(value)
+        painted = [[0] * len(matrix) for _ in matrix]
+        rects = rectangles(matrix)
+        for col, row, width, height in rects:
+            for r in range(row, row + height):
+                for c in range(col, col + width):
+                    painted[r][c] += 1  # 2 would be an overlap
+        assert [bytes(row) for row in painted] == list(matrix)
+        dark_runs = sum(len(re.findall(rb"\x01+", row)) for row in matrix)
+        assert len(rects) < dark_runs  # runs merged across rows: fewer than one per run
+
+
+@needs_font
+def test_a_rendered_tickets_qr_codes_decode_to_their_ticket_numbers(
+    site: SiteMaterials, pdfs: dict[str, bytes], tmp_path: Path
+) -> None:
+    """Rasterised by poppler and read by zbar: neither shares code with the encoder."""
+    import shutil
+    import subprocess
+
+    from tests.conftest import missing_system_tool
+
+    try:
+        from pyzbar.pyzbar import decode
+    except ImportError as exc:  # pyzbar is a dev dependency; zbar is libzbar0 (Debian)
+        missing_system_tool(f"no QR decoder: {exc} (apt-get install -y libzbar0)")
+    if not shutil.which("pdftoppm"):
+        missing_system_tool("no pdftoppm (apt-get install -y poppler-utils)")
+    from PIL import Image
+
+    (tmp_path / "tickets.pdf").write_bytes(pdfs["tickets"])
+    subprocess.run(
+        ["pdftoppm", "-r", "110", "-png", str(tmp_path / "tickets.pdf"), str(tmp_path / "page")],
+        check=True,
+    )
+    found = []
+    for png in sorted(tmp_path.glob("page-*.png")):
+        found += sorted(code.data.decode() for code in decode(Image.open(png)))
+    wanted = [[c.ticket_number for c in site.candidates][i : i + 2] for i in range(0, 8, 2)]
+    assert found == [number for pair in wanted for number in sorted(pair)]

@@ -80,8 +80,9 @@ def _template(pen: Pen, m: SiteMaterials) -> None:
         line_width=0.9,
     )
     _heading(pen, m)
-    for label, x, y, _ in _cells():
+    for label, x, y, value_w in _cells():
         pen.box(x, y, LABEL_W, ROW_H, fill=SHADE)
+        pen.box(x + LABEL_W, y, value_w, ROW_H)
         pen.text(x + LABEL_W / 2, y + ROW_H / 2 - 3.5, label, 9.5, align="center", color=MUTED)
     qr_middle = PAGE_W - PAD - QR_SIZE / 2
     caption_y = GRID_TOP - QR_SIZE - 8.5 * mm
@@ -97,6 +98,9 @@ def _cells() -> Iterator[tuple[str, float, float, float]]:
         value_w = GRID_W / len(row) - LABEL_W
         for column, label in enumerate(row):
             yield label, PAD + column * (LABEL_W + value_w), y, value_w
+
+
+_CELLS = list(_cells())  # the grid is the same on every ticket: computed once per process
 
 
 def _heading(pen: Pen, m: SiteMaterials) -> None:
@@ -122,8 +126,7 @@ def _values(pen: Pen, m: SiteMaterials, line: TicketLine) -> None:
         "座位号": str(line.seat),
         "考试时间": f"{exam_date(line.starts)}  {slot_times(line.starts, line.ends)}",
     }
-    for label, x, y, value_w in _cells():
-        pen.box(x + LABEL_W, y, value_w, ROW_H)
+    for label, x, y, value_w in _CELLS:
         key = label in KEY_FIELDS
         baseline = y + ROW_H / 2 - (4 if key else 3.6)
         size = 12 if key else 10.5
