@@ -6,27 +6,52 @@ signatures. Only with both valid signatures, and the publicity window passed, ar
 credentials issued — once: re-runs reproduce the same documents and store nothing new.
 
 Certificate numbers are ``WD`` + the ticket number (unique nationwide, stable).
+
+Keys: ops make keys with ``keys new`` (approved at once); a school may enrol a key from its
+browser, which stays *pending* until ops approve it; a *revoked* key signs nothing more, and
+its signatures on batches not yet issued are void (credentials already issued keep proofs
+made before the revocation).
+
+Revocation: every credential names a bit of its sitting's revocation list (a W3C Bitstring
+Status List, ``models.credentials.status_list``). The index is assigned once per version of a
+candidate's entry: a review that changes an issued entry gives the corrected credential a new
+index, and issuing it revokes the old one (*superseded*). Ops revoke and unrevoke by number;
+the organiser signs the published list.
 """
 
+import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import UniqueConstraint
+from sqlalchemy import func as sa_func
 from sqlalchemy import select as sa_select
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from models.canonical_json import canonical_json
 from models.condition import ORGANISER, Condition, Missing, Owed, PartyKind
-from models.credentials.batch import BatchEntry, CertificateBatch, new_salt
-from models.credentials.errors import SignatureError
+from models.credentials.batch import BatchEntry, CertificateBatch, new_salt, timestamp
+from models.credentials.errors import SignatureError, VoidSignatureError
 from models.credentials.keys import RegisteredKey, key_id
 from models.credentials.signing import (
     BatchSignature,
     check_batch_signatures,
     issue_credentials,
     sign_batch,
+    verify_batch_signature,
 )
-from models.credentials.statement import batch_digest
+from models.credentials.statement import (
+    batch_digest,
+    batch_root,
+    proof_config,
+    signing_input,
+    statement,
+    statement_digest,
+)
+from models.credentials.status_list import sign_status_list, status_list_credential
 from models.domain import Level, StageCode, in_utc
 from models.publicity import result_owner
 from models.registration import Registration
@@ -35,6 +60,21 @@ from models.scores import Score
 from models.sittings import Sitting
 
 ISSUER_ID = "https://www.hotmatrix.cn"
+STATUS_LIST_BASE = ISSUER_ID
+"""Where the revocation lists are published (the portal's /status/, served at the issuer's
+address): part of every signed credential, so it must not change between signing runs."""
+SUPERSEDED_REASON = (
+    "复核后成绩已更正，由重新签发的证书取代（superseded by a corrected certificate）"
+)
+HOLDER_CHECKS_PER_HOUR = 10
+SIGNATURE_CLOCK_SKEW = timedelta(minutes=5)
+STATEMENT_LIFETIME = timedelta(hours=2)
+
+
+class KeyStatus(StrEnum):
+    approved = "approved"
+    pending = "pending"  # enrolled from a school's browser, not yet confirmed by ops
+    revoked = "revoked"
 
 
 class PartyKeyBase(SQLModel):
@@ -42,6 +82,12 @@ class PartyKeyBase(SQLModel):
     party: str = Field(index=True, description="'organiser' or a school code")
     public_key_b64: str = Field(unique=True)
     created_at: datetime
+    status: str = Field(
+        default=KeyStatus.approved.value,
+        sa_column_kwargs={"server_default": KeyStatus.approved.value},
+    )
+    approved_at: datetime | None = None
+    revoked_at: datetime | None = None
 
 
 class PartyKey(PartyKeyBase, table=True):
@@ -52,6 +98,8 @@ class CertificateNumberBase(SQLModel):
     registration_id: int = Field(foreign_key="registration.id", unique=True)
     certificate_number: str = Field(unique=True)
     id_salt: str
+    status_index: int | None = Field(default=None, unique=True, index=True)  # revocation bit
+    entry_hash: str | None = None  # the entry's content when the index was last checked
 
 
 class CertificateNumber(CertificateNumberBase, table=True):
@@ -80,6 +128,7 @@ class IssuedCertificateBase(SQLModel):
     batch_digest: str
     credential_json: str
     issued_at: datetime
+    status_index: int | None = None  # the issued credential's bit in the revocation list
 
 
 class IssuedCertificate(IssuedCertificateBase, table=True):
@@ -97,25 +146,153 @@ class PaperRequest(PaperRequestBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
 
 
+class CertificateRevocation(SQLModel, table=True):
+    """One revocation of one credential version (its status index); unrevoking keeps the row."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    sitting_code: str = Field(foreign_key="sitting.code", index=True)
+    certificate_number: str = Field(index=True)
+    status_index: int = Field(index=True)
+    reason: str
+    revoked_at: datetime
+    unrevoked_at: datetime | None = None
+    superseded: bool = False  # replaced by a corrected credential: cannot be unrevoked
+
+
+class StatusListRecord(SQLModel, table=True):
+    """The organiser-signed revocation list of a sitting, as published."""
+
+    sitting_code: str = Field(foreign_key="sitting.code", primary_key=True)
+    purpose: str = Field(primary_key=True)
+    credential_json: str
+    signed_at: datetime
+
+
+class HolderCheck(SQLModel, table=True):
+    """That someone checked an ID number against a certificate, and when (the ID is not kept):
+    what limits those checks per certificate."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    certificate_number: str = Field(index=True)
+    checked_at: datetime
+
+
 class CertificateError(ValueError):
     pass
 
 
-def register_key(session: Session, party: str, public_key_b64: str, as_of: datetime) -> str:
+class SigningRefused(CertificateError):
+    """A school's signature from the portal that is not stored; ``code`` says why."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def register_key(
+    session: Session,
+    party: str,
+    public_key_b64: str,
+    as_of: datetime,
+    status: KeyStatus = KeyStatus.approved,
+) -> str:
+    """Register a public key: approved (ops made it) or pending (a school's browser did)."""
     if party != ORGANISER and session.get(School, party) is None:
         raise CertificateError(f"{party!r} is neither 'organiser' nor a school in the register")
     kid = key_id(public_key_b64)
+    if session.get(PartyKey, kid) is not None:
+        raise CertificateError(f"key {kid} is already registered")
     session.add(
-        PartyKey(key_id=kid, party=party, public_key_b64=public_key_b64, created_at=in_utc(as_of))
+        PartyKey(
+            key_id=kid,
+            party=party,
+            public_key_b64=public_key_b64,
+            created_at=in_utc(as_of),
+            status=status.value,
+            approved_at=in_utc(as_of) if status is KeyStatus.approved else None,
+        )
     )
     session.flush()
     return kid
 
 
+def enrol_key(session: Session, school: str, public_key_b64: str, as_of: datetime) -> str:
+    """A school's key from its browser: pending until ops approve it."""
+    if school == ORGANISER:
+        raise CertificateError("the organiser's keys are made by ops (keys new), not enrolled")
+    return register_key(session, school, public_key_b64, as_of, KeyStatus.pending)
+
+
+def _key(session: Session, kid: str) -> PartyKey:
+    key = session.get(PartyKey, kid)
+    if key is None:
+        raise CertificateError(f"no key {kid}")
+    return key
+
+
+def approve_key(session: Session, kid: str, as_of: datetime) -> PartyKey:
+    key = _key(session, kid)
+    if key.status != KeyStatus.pending:
+        raise CertificateError(f"key {kid} is {key.status}, not pending")
+    key.status, key.approved_at = KeyStatus.approved.value, in_utc(as_of)
+    session.add(key)
+    session.flush()
+    return key
+
+
+def revoke_key(session: Session, kid: str, as_of: datetime) -> tuple[PartyKey, int]:
+    """Revoke a key; returns it and how many of its signatures, on batches not issued from,
+    are now void."""
+    key = _key(session, kid)
+    if key.status == KeyStatus.revoked:
+        raise CertificateError(f"key {kid} is already revoked")
+    key.status, key.revoked_at = KeyStatus.revoked.value, in_utc(as_of)
+    session.add(key)
+    issued = set(session.exec(select(IssuedCertificate.batch_digest).distinct()))
+    voided = sum(
+        1
+        for digest in session.exec(
+            select(SignatureRecord.batch_digest).where(SignatureRecord.key_id == kid)
+        )
+        if digest not in issued
+    )
+    session.flush()
+    return key, voided
+
+
+def keys_with_status(
+    session: Session, status: KeyStatus, party: str | None = None
+) -> list[PartyKey]:
+    query = select(PartyKey).where(PartyKey.status == status.value)
+    if party is not None:
+        query = query.where(PartyKey.party == party)
+    return list(session.exec(query.order_by(col(PartyKey.created_at))))
+
+
+def keys_of(session: Session, party: str) -> list[PartyKey]:
+    return list(
+        session.exec(
+            select(PartyKey).where(PartyKey.party == party).order_by(col(PartyKey.created_at))
+        )
+    )
+
+
 def trusted_keys(session: Session) -> dict[str, RegisteredKey]:
+    """The approved keys: what may sign, and what issuing accepts."""
     return {
-        k.key_id: RegisteredKey(k.party, k.public_key_b64) for k in session.exec(select(PartyKey))
+        k.key_id: RegisteredKey(k.party, k.public_key_b64)
+        for k in session.exec(select(PartyKey).where(PartyKey.status == KeyStatus.approved.value))
     }
+
+
+def verification_keys(session: Session) -> dict[str, RegisteredKey]:
+    """What a credential's proofs are checked against: approved keys, and revoked ones for
+    proofs made before their revocation."""
+    keys = trusted_keys(session)
+    for k in session.exec(select(PartyKey).where(PartyKey.status == KeyStatus.revoked.value)):
+        assert k.revoked_at is not None
+        keys[k.key_id] = RegisteredKey(k.party, k.public_key_b64, timestamp(in_utc(k.revoked_at)))
+    return keys
 
 
 def _passing(
@@ -146,24 +323,63 @@ def _passing(
 
 def _numbers(
     session: Session, candidates: list[tuple[int, str, str, str, str, int]]
-) -> dict[int, tuple[str, str]]:
+) -> dict[int, CertificateNumber]:
     """Certificate number and salt per registration, assigned once and then kept."""
     ids = [c[0] for c in candidates]
     known = {
-        n.registration_id: (n.certificate_number, n.id_salt)
+        n.registration_id: n
         for n in session.exec(
             select(CertificateNumber).where(col(CertificateNumber.registration_id).in_(ids))
         )
     }
     for rid, _, _, ticket, _, _ in candidates:
         if rid not in known:
-            number, salt = f"WD{ticket}", new_salt()
-            session.add(
-                CertificateNumber(registration_id=rid, certificate_number=number, id_salt=salt)
+            known[rid] = row = CertificateNumber(
+                registration_id=rid, certificate_number=f"WD{ticket}", id_salt=new_salt()
             )
-            known[rid] = (number, salt)
+            session.add(row)
     session.flush()
     return known
+
+
+def status_list_url(sitting_code: str) -> str:
+    return f"{STATUS_LIST_BASE}/status/{sitting_code}/revocation"
+
+
+def _entry_hash(entry: BatchEntry) -> str:
+    content = entry.model_dump(mode="json", exclude={"status_index"})
+    return hashlib.sha256(canonical_json(content)).hexdigest()
+
+
+class _IndexAllocator:
+    """Hands out revocation-list indexes: never reused, so a revoked bit stays revoked."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._next: int | None = None
+
+    def __call__(self) -> int:
+        if self._next is None:
+            highest = self._session.execute(
+                sa_select(sa_func.max(col(CertificateNumber.status_index)))
+            ).scalar()
+            self._next = 0 if highest is None else int(highest) + 1
+        index, self._next = self._next, self._next + 1
+        return index
+
+
+def _with_status_index(
+    entry: BatchEntry, row: CertificateNumber, issued_index: int | None, allocate: _IndexAllocator
+) -> BatchEntry:
+    """``entry`` with its revocation-list index: the stored one, or a new one when the entry
+    changed since a credential was issued with the stored one (that credential is superseded)."""
+    content = _entry_hash(entry)
+    superseding = row.entry_hash != content and issued_index == row.status_index
+    if row.status_index is None or superseding:
+        row.status_index = allocate()
+    if row.entry_hash != content:
+        row.entry_hash = content
+    return entry.model_copy(update={"status_index": row.status_index})
 
 
 def build_batches(
@@ -179,20 +395,29 @@ def build_batches(
     batches = {}
     if passing is None:
         passing = _passing(session, sitting.code)
+    allocate = _IndexAllocator(session)
     for school, candidates in sorted(passing.items()):
         numbers = _numbers(session, candidates)
-        entries = [
-            BatchEntry.for_candidate(
-                certificate_number=numbers[rid][0],
+        issued_index = dict(
+            session.exec(
+                select(IssuedCertificate.registration_id, IssuedCertificate.status_index).where(
+                    col(IssuedCertificate.registration_id).in_(list(numbers))
+                )
+            ).all()
+        )
+        entries = []
+        for rid, name, id_number, ticket, level, score in candidates:
+            row = numbers[rid]
+            entry = BatchEntry.for_candidate(
+                certificate_number=row.certificate_number,
                 name=name,
                 ticket_number=ticket,
                 level=Level(level),
                 score=score,
                 id_number=id_number,
-                id_salt=numbers[rid][1],
+                id_salt=row.id_salt,
             )
-            for rid, name, id_number, ticket, level, score in candidates
-        ]
+            entries.append(_with_status_index(entry, row, issued_index.get(rid), allocate))
         batches[school] = CertificateBatch(
             sitting_code=sitting.code,
             certificate=sitting.certificate,
@@ -202,7 +427,9 @@ def build_batches(
             issuer_name=sitting.organiser or "培训评价组织",
             valid_from=window.opens_at,
             entries=tuple(entries),
+            status_list_url=status_list_url(sitting.code),
         )
+    session.flush()
     return batches
 
 
@@ -270,6 +497,7 @@ def sign(
 class IssueReport:
     issued: int = 0
     unchanged: int = 0
+    superseded: int = 0  # earlier credentials revoked because a corrected one replaced them
     waiting: dict[str, list[str]] = field(default_factory=dict)  # school -> problems
 
 
@@ -291,11 +519,6 @@ def issue(session: Session, sitting: Sitting, as_of: datetime) -> IssueReport:
         )
     }
     for school, batch in build_batches(session, sitting).items():
-        signatures = _signatures(session, sitting.code, school)
-        check = check_batch_signatures(batch, signatures, keys)
-        if not check.complete:
-            report.waiting[school] = list(check.problems) or ["not signed yet"]
-            continue
         digest = batch_digest(batch)
         numbers = {e.certificate_number: e for e in batch.entries}
         regs = dict(
@@ -306,7 +529,13 @@ def issue(session: Session, sitting: Sitting, as_of: datetime) -> IssueReport:
             ).all()
         )
         if all(existing.get(rid, (None, ""))[1] == digest for rid in regs.values()):
-            report.unchanged += len(regs)  # issued from this very batch: nothing to build
+            # issued from this very batch: nothing to build, whatever became of the keys since
+            report.unchanged += len(regs)
+            continue
+        signatures = _signatures(session, sitting.code, school)
+        check = check_batch_signatures(batch, signatures, keys, digest=digest)
+        if not check.complete:
+            report.waiting[school] = list(check.problems) or ["not signed yet"]
             continue
         for document in issue_credentials(batch, signatures, keys):
             number = document["credentialSubject"]["certificateNumber"]
@@ -316,6 +545,7 @@ def issue(session: Session, sitting: Sitting, as_of: datetime) -> IssueReport:
                 report.unchanged += 1
                 continue
             text = json.dumps(document, ensure_ascii=False, sort_keys=True)
+            index = numbers[number].status_index
             current = session.get(IssuedCertificate, row_id) if row_id is not None else None
             if current is None:
                 session.add(
@@ -327,11 +557,17 @@ def issue(session: Session, sitting: Sitting, as_of: datetime) -> IssueReport:
                         batch_digest=digest,
                         credential_json=text,
                         issued_at=in_utc(as_of),
+                        status_index=index,
                     )
                 )
             else:
+                if current.status_index is not None and current.status_index != index:
+                    _revoke_index(
+                        session, current, current.status_index, SUPERSEDED_REASON, as_of, True
+                    )
+                    report.superseded += 1
                 current.batch_digest, current.credential_json = digest, text
-                current.issued_at = in_utc(as_of)
+                current.issued_at, current.status_index = in_utc(as_of), index
                 session.add(current)
             report.issued += 1
     session.flush()
@@ -398,3 +634,255 @@ def schools_with_certificates(session: Session, sitting_code: str) -> set[str]:
             )
         )
     )
+
+
+# --- revocation -------------------------------------------------------------------------
+
+
+def issued_certificate(session: Session, number: str) -> IssuedCertificate | None:
+    return session.exec(
+        select(IssuedCertificate).where(IssuedCertificate.certificate_number == number)
+    ).first()
+
+
+def active_revocation(session: Session, status_index: int) -> CertificateRevocation | None:
+    """The revocation in force for one credential version (its status index), if any."""
+    return session.exec(
+        select(CertificateRevocation).where(
+            CertificateRevocation.status_index == status_index,
+            col(CertificateRevocation.unrevoked_at).is_(None),
+        )
+    ).first()
+
+
+def revocation_of(session: Session, credential: dict[str, Any]) -> CertificateRevocation | None:
+    """The revocation in force for this credential document (by its credentialStatus)."""
+    entry = credential.get("credentialStatus")
+    index = entry.get("statusListIndex") if isinstance(entry, dict) else None
+    if not isinstance(index, str) or not index.isdigit():
+        return None
+    return active_revocation(session, int(index))
+
+
+def _revoke_index(
+    session: Session,
+    issued: IssuedCertificate,
+    index: int,
+    reason: str,
+    as_of: datetime,
+    superseded: bool,
+) -> CertificateRevocation:
+    row = CertificateRevocation(
+        sitting_code=issued.sitting_code,
+        certificate_number=issued.certificate_number,
+        status_index=index,
+        reason=reason,
+        revoked_at=in_utc(as_of),
+        superseded=superseded,
+    )
+    session.add(row)
+    return row
+
+
+def revoke(session: Session, number: str, reason: str, as_of: datetime) -> CertificateRevocation:
+    """Revoke the issued credential numbered ``number`` (its current version)."""
+    if not reason.strip():
+        raise CertificateError("give the reason for the revocation")
+    issued = issued_certificate(session, number)
+    if issued is None:
+        raise CertificateError(f"no certificate numbered {number} has been issued")
+    if issued.status_index is None:
+        raise CertificateError(
+            f"{number} was issued without a status entry (before revocation lists): "
+            "it cannot be revoked through the list"
+        )
+    if (already := active_revocation(session, issued.status_index)) is not None:
+        raise CertificateError(f"{number} is already revoked ({timestamp(already.revoked_at)})")
+    row = _revoke_index(session, issued, issued.status_index, reason.strip(), as_of, False)
+    session.flush()
+    return row
+
+
+def unrevoke(session: Session, number: str, as_of: datetime) -> CertificateRevocation:
+    issued = issued_certificate(session, number)
+    row = None
+    if issued is not None and issued.status_index is not None:
+        row = active_revocation(session, issued.status_index)
+    if row is None or issued is None:
+        raise CertificateError(f"{number} is not revoked")
+    row.unrevoked_at = in_utc(as_of)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def publish_status_list(
+    session: Session, sitting: Sitting, private_key: object, as_of: datetime
+) -> dict[str, Any]:
+    """Sign and store the sitting's revocation list with the organiser's key (as it is now)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    assert isinstance(private_key, Ed25519PrivateKey)
+    revoked = session.exec(
+        select(CertificateRevocation.status_index).where(
+            CertificateRevocation.sitting_code == sitting.code,
+            col(CertificateRevocation.unrevoked_at).is_(None),
+        )
+    ).all()
+    document = status_list_credential(
+        status_list_url(sitting.code),
+        ISSUER_ID,
+        sitting.organiser or "培训评价组织",
+        as_of,
+        revoked,
+    )
+    try:
+        signed = sign_status_list(document, private_key, as_of, trusted_keys(session))
+    except SignatureError as exc:
+        raise CertificateError(str(exc)) from exc
+    record = session.get(StatusListRecord, (sitting.code, "revocation"))
+    text = json.dumps(signed, ensure_ascii=False, sort_keys=True)
+    if record is None:
+        record = StatusListRecord(
+            sitting_code=sitting.code,
+            purpose="revocation",
+            credential_json=text,
+            signed_at=in_utc(as_of),
+        )
+    else:
+        record.credential_json, record.signed_at = text, in_utc(as_of)
+    session.add(record)
+    session.flush()
+    return signed
+
+
+def published_status_list(session: Session, sitting_code: str) -> str | None:
+    record = session.get(StatusListRecord, (sitting_code, "revocation"))
+    return None if record is None else record.credential_json
+
+
+def note_holder_check(session: Session, number: str, as_of: datetime) -> bool:
+    """Count one ID check against certificate ``number``; False (not counted) once it has had
+    HOLDER_CHECKS_PER_HOUR in the past hour. Nothing about the ID is stored."""
+    since = in_utc(as_of) - timedelta(hours=1)
+    recent = session.execute(
+        sa_select(sa_func.count())
+        .select_from(HolderCheck)
+        .where(col(HolderCheck.certificate_number) == number, col(HolderCheck.checked_at) > since)
+    ).scalar()
+    if recent is not None and recent >= HOLDER_CHECKS_PER_HOUR:
+        return False
+    session.add(HolderCheck(certificate_number=number, checked_at=in_utc(as_of)))
+    session.flush()
+    return True
+
+
+# --- a school signs in its browser --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SigningStatement:
+    """What a school's browser is asked to sign: the batch in words, and the exact bytes."""
+
+    batch: CertificateBatch
+    statement: dict[str, Any]
+    digest: str
+    proof_config: dict[str, Any]
+    message: bytes  # SHA-256(JCS(proof config)) ‖ SHA-256(JCS(statement)): what is signed
+
+
+def _after_publicity(sitting: Sitting, as_of: datetime) -> None:
+    publicity = sitting.spec.window(StageCode.publicity)
+    if not publicity.has_closed(as_of):
+        closes = publicity.closes_at.isoformat(timespec="seconds")
+        raise SigningRefused(
+            "before_publicity", f"batches are signed after publicity, which closes {closes}"
+        )
+
+
+def _school_signing_key(session: Session, school: str, kid: str) -> PartyKey:
+    key = session.get(PartyKey, kid)
+    if key is None or key.party != school:
+        raise SigningRefused("unknown_key", f"{kid} is not a key of school {school}")
+    if key.status == KeyStatus.pending:
+        raise SigningRefused("pending_key", f"key {kid} is waiting for ops' approval")
+    if key.status == KeyStatus.revoked:
+        raise SigningRefused("revoked_key", f"key {kid} has been revoked")
+    return key
+
+
+def _school_batch(session: Session, sitting: Sitting, school: str) -> CertificateBatch:
+    batch = build_batches(session, sitting).get(school)
+    if batch is None:
+        raise SigningRefused("no_batch", f"{school} has no passing candidates in {sitting.code}")
+    return batch
+
+
+def signing_statement(
+    session: Session, sitting: Sitting, school: str, kid: str, as_of: datetime
+) -> SigningStatement:
+    """The statement ``school`` signs with its approved key ``kid`` at ``as_of``."""
+    _after_publicity(sitting, as_of)
+    _school_signing_key(session, school, kid)
+    batch = _school_batch(session, sitting, school)
+    size, root = batch_root(batch)
+    config = proof_config(school, kid, timestamp(as_of))
+    digest = statement_digest(sitting.code, school, size, root)
+    return SigningStatement(
+        batch,
+        statement(sitting.code, school, size, root),
+        digest,
+        config,
+        signing_input(config, digest),
+    )
+
+
+def accept_signature(
+    session: Session,
+    sitting: Sitting,
+    school: str,
+    kid: str,
+    created: str,
+    digest: str,
+    signature_b64: str,
+    as_of: datetime,
+) -> bool:
+    """Store a school's signature made elsewhere (its browser) once it verifies against the
+    school's approved key over the batch as it is now; False if already stored."""
+    _after_publicity(sitting, as_of)
+    _school_signing_key(session, school, kid)
+    try:
+        made = datetime.fromisoformat(created)
+    except ValueError:
+        made = None
+    if made is None or made.tzinfo is None:
+        raise SigningRefused("bad_time", f"created {created!r} is not a time with an offset")
+    if not as_of - STATEMENT_LIFETIME <= made <= as_of + SIGNATURE_CLOCK_SKEW:
+        raise SigningRefused("bad_time", "the statement has expired: load the page again")
+    batch = _school_batch(session, sitting, school)
+    try:
+        signature = BatchSignature(
+            party=school,
+            key_id=kid,
+            batch_digest=digest,
+            signature_b64=signature_b64,
+            created=created,
+        )
+    except ValueError as exc:
+        raise SigningRefused("bad_signature", f"not a signature: {exc}") from None
+    try:
+        verify_batch_signature(batch, signature, trusted_keys(session))
+    except VoidSignatureError as exc:
+        raise SigningRefused("stale_root", str(exc)) from None
+    except SignatureError as exc:
+        raise SigningRefused("bad_signature", str(exc)) from None
+    if any(
+        s.batch_digest == digest and s.party == school
+        for s in _signatures(session, sitting.code, school)
+    ):
+        return False
+    session.add(
+        SignatureRecord(sitting_code=sitting.code, school_code=school, **signature.model_dump())
+    )
+    session.flush()
+    return True

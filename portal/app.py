@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from examflow.settings import Settings, get_settings
 from portal.auth import NotSignedIn
 from portal.context import Portal, portal_of
-from portal.routes import materials, signin, sitting
+from portal.routes import materials, registration, results, signin, sites, sitting, verify
 
 log = logging.getLogger("portal.access")
 
@@ -28,6 +28,7 @@ ERROR_TITLES = {
     410: "链接无效或已过期",
     413: "文件过大",
     422: "提交的内容有误",
+    429: "请求过于频繁",
 }
 
 
@@ -39,6 +40,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(signin.router)
     app.include_router(sitting.router)
     app.include_router(materials.router)
+    app.include_router(registration.router)
+    app.include_router(sites.router)
+    app.include_router(results.router)
+    app.include_router(verify.router)
 
     @app.middleware("http")
     async def access_log(

@@ -169,5 +169,6 @@ def export(
         if pdf:
             from notifications.documents.certificate import certificate_pdf
 
-            (output / f"{number}.pdf").write_bytes(certificate_pdf(json.loads(text)))
+            public_url = get_settings().public_url
+            (output / f"{number}.pdf").write_bytes(certificate_pdf(json.loads(text), public_url))
     out.print(f"{len(certs)} certificate(s) → {output}")

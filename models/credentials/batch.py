@@ -20,6 +20,8 @@ from models.resident_id import normalise_resident_id
 VC_CONTEXT = "https://www.w3.org/ns/credentials/v2"
 CREDENTIAL_TYPES = ("VerifiableCredential", "CertificateCredential")
 CREDENTIAL_ID_PREFIX = "urn:examflow:cert:"
+STATUS_ENTRY_TYPE = "BitstringStatusListEntry"  # W3C Bitstring Status List v1.0
+REVOCATION = "revocation"
 
 
 def timestamp(moment: datetime) -> str:
@@ -58,6 +60,7 @@ class BatchEntry(_Frozen):
     score: int | float
     id_digest: str = Field(pattern=r"^[0-9a-f]{64}$")
     id_salt: str = Field(pattern=r"^[0-9a-f]{32}$")
+    status_index: int | None = Field(default=None, ge=0)  # its bit in the revocation list
 
     @field_validator("score")
     @classmethod
@@ -77,6 +80,7 @@ class BatchEntry(_Frozen):
         score: float,
         id_number: str,
         id_salt: str,
+        status_index: int | None = None,
     ) -> "BatchEntry":
         """An entry from the plain ID number, which is digested here and not kept."""
         return cls(
@@ -87,6 +91,7 @@ class BatchEntry(_Frozen):
             score=score,
             id_digest=id_digest(id_number, id_salt),
             id_salt=id_salt,
+            status_index=status_index,
         )
 
 
@@ -107,6 +112,7 @@ class CertificateBatch(_Frozen):
     issuer_name: str = Field(min_length=1)
     valid_from: AwareDatetime
     entries: tuple[BatchEntry, ...] = Field(min_length=1)
+    status_list_url: str | None = None  # the revocation list's URL, if entries have indexes
 
     @field_validator("school_code")
     @classmethod
@@ -133,16 +139,29 @@ def credential_id(certificate_number: str) -> str:
     return CREDENTIAL_ID_PREFIX + certificate_number
 
 
+def status_entry(status_list_url: str, index: int) -> dict[str, str]:
+    """A ``BitstringStatusListEntry`` (W3C Bitstring Status List v1.0, §2.1): the credential's
+    bit ``index`` in the revocation list published at ``status_list_url``."""
+    return {
+        "id": f"{status_list_url}#{index}",
+        "type": STATUS_ENTRY_TYPE,
+        "statusPurpose": REVOCATION,
+        "statusListIndex": str(index),
+        "statusListCredential": status_list_url,
+    }
+
+
 def unsigned_credentials(batch: CertificateBatch) -> list[dict[str, Any]]:
     """The batch's credential documents without proofs, in certificate-number order.
 
-    Plain dicts built field by field: this runs once per certificate per signing party.
+    Plain dicts built field by field: this runs once per certificate per signing party. An
+    entry with a status index carries a ``credentialStatus`` (signed like every other field).
     """
     valid_from = timestamp(batch.valid_from)
     sitting, certificate = batch.sitting_code, batch.certificate
     school, school_name = batch.school_code, batch.school_name
     issuer_id, issuer_name = batch.issuer_id, batch.issuer_name
-    return [
+    documents = [
         {
             "@context": [VC_CONTEXT],
             "id": CREDENTIAL_ID_PREFIX + entry.certificate_number,
@@ -165,3 +184,10 @@ def unsigned_credentials(batch: CertificateBatch) -> list[dict[str, Any]]:
         }
         for entry in batch.entries
     ]
+    if batch.status_list_url is not None:
+        for document, entry in zip(documents, batch.entries, strict=True):
+            if entry.status_index is not None:
+                document["credentialStatus"] = status_entry(
+                    batch.status_list_url, entry.status_index
+                )
+    return documents

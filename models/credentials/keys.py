@@ -36,10 +36,12 @@ def possessive(party: str) -> str:
 
 
 class RegisteredKey(NamedTuple):
-    """A public key as registered in the database: whose it is, and the raw key (base64)."""
+    """A public key as registered in the database: whose it is, the raw key (base64), and
+    when it was revoked (ISO time), if it was: only proofs made before then still count."""
 
     party: str
     public_key_b64: str
+    revoked_at: str | None = None
 
 
 KeyRegistry = Mapping[str, RegisteredKey]
@@ -78,6 +80,13 @@ def key_id(public_key_b64: str) -> str:
     """
     raw = _raw_public_key(public_key_b64)
     return KEY_ID_PREFIX + hashlib.sha256(raw).hexdigest()[:16]
+
+
+def fingerprint(public_key_b64: str) -> str:
+    """SHA-256 of the raw public key, hex in groups of four: what ops read out by phone to
+    confirm a school's key (the key id is its first 16 digits)."""
+    digest = hashlib.sha256(_raw_public_key(public_key_b64)).hexdigest()
+    return " ".join(digest[i : i + 4] for i in range(0, 64, 4))
 
 
 def _raw_public_key(public_key_b64: str) -> bytes:

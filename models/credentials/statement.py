@@ -37,19 +37,28 @@ def batch_digest(batch: CertificateBatch) -> str:
 
     Any change to any entry or batch field changes it, which is what voids old signatures.
     """
+    return statement_digest(batch.sitting_code, batch.school_code, *batch_root(batch))
+
+
+def batch_root(batch: CertificateBatch) -> tuple[int, bytes]:
+    """(number of certificates, RFC 9162 Merkle root of their canonical documents)."""
     leaves = [leaf(document) for document in unsigned_credentials(batch)]
-    return statement_digest(batch.sitting_code, batch.school_code, len(leaves), root(leaves))
+    return len(leaves), root(leaves)
 
 
-def statement_digest(sitting: str, school: str | None, size: int, root: bytes) -> str:
-    statement = {
+def statement(sitting: str, school: str | None, size: int, root: bytes) -> dict[str, Any]:
+    """The batch statement itself (its JCS form's SHA-256 is the batch digest)."""
+    return {
         "type": BATCH_STATEMENT_TYPE,
         "sitting": sitting,
         "school": school,
         "size": size,
         "root": root.hex(),
     }
-    return hashlib.sha256(canonical_json(statement)).hexdigest()
+
+
+def statement_digest(sitting: str, school: str | None, size: int, root: bytes) -> str:
+    return hashlib.sha256(canonical_json(statement(sitting, school, size, root))).hexdigest()
 
 
 def proof_config(party: str, kid: str, created: str) -> dict[str, Any]:

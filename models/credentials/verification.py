@@ -25,6 +25,7 @@ from models.credentials.errors import CredentialError
 from models.credentials.keys import (
     ORGANISER,
     KeyRegistry,
+    RegisteredKey,
     describe_party,
     ed25519_ok,
     possessive,
@@ -170,6 +171,11 @@ class CredentialVerifier:
                 f"proof {number} claims to be by {describe_party(party)}, but key {kid} is "
                 f"registered to {describe_party(registered.party)}"
             )
+        if registered.revoked_at is not None and _not_before(proof.get("created"), registered):
+            return party, (
+                f"proof {number} by {describe_party(party)} was made with key {kid}, revoked "
+                f"{registered.revoked_at}, on or after its revocation"
+            )
         if party != ORGANISER and party != school_code:
             return party, (
                 f"proof {number} is by {describe_party(party)}, but this credential is from "
@@ -237,6 +243,17 @@ def _validity_problems(valid_from: object, as_of: datetime) -> list[str]:
     if as_of < starts:
         return [f"not valid before {valid_from}"]
     return []
+
+
+def _not_before(created: object, key: RegisteredKey) -> bool:
+    """Whether a proof's ``created`` is at or after ``key``'s revocation (or unreadable)."""
+    assert key.revoked_at is not None
+    try:
+        made = datetime.fromisoformat(created) if isinstance(created, str) else None
+        revoked = datetime.fromisoformat(key.revoked_at)
+    except ValueError:
+        return True
+    return made is None or made.tzinfo is None or made >= revoked
 
 
 def _proof_value(proof: dict[str, Any]) -> bytes | None:

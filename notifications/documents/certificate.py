@@ -1,4 +1,4 @@
-"""An e-certificate's printable rendering: the credential's facts and a QR of its id."""
+"""An e-certificate's printable rendering: its facts and a QR code of its verification page."""
 
 from typing import Any
 
@@ -9,9 +9,16 @@ from notifications.documents.layout import ACCENT, MUTED, Pen, render_pdf
 PAGE = landscape(A4)
 
 
-def certificate_pdf(credential: dict[str, Any]) -> bytes:
-    """One landscape A4 page; the ID number never appears (only its salted digest exists)."""
+def verification_url(public_url: str, certificate_number: str) -> str:
+    """What the QR code holds: the portal's public verification page of this certificate."""
+    return f"{public_url.rstrip('/')}/verify/{certificate_number}"
+
+
+def certificate_pdf(credential: dict[str, Any], public_url: str) -> bytes:
+    """One landscape A4 page; the ID number never appears (only its salted digest exists).
+    The QR code opens ``public_url``/verify/<certificate number>."""
     subject = credential["credentialSubject"]
+    link = verification_url(public_url, subject["certificateNumber"])
 
     def draw(pen: Pen) -> None:
         width, height = PAGE
@@ -43,8 +50,8 @@ def certificate_pdf(credential: dict[str, Any]) -> bytes:
             pen.text(150, y, label, 14, color=MUTED)
             pen.text(250, y, value, 16, bold=label in ("姓名", "证书编号"), max_width=330)
             y -= 30
-        pen.qr(credential["id"], width - 250, 110, 150)
-        pen.text(width - 175, 95, credential["id"], 8, align="center", color=MUTED, max_width=200)
+        pen.qr(link, width - 250, 110, 150)
+        pen.text(width - 175, 95, link, 8, align="center", color=MUTED, max_width=200)
         pen.text(
             width / 2,
             60,

@@ -1,0 +1,305 @@
+"""The public verification page: what a certificate's QR code opens, for anyone, signed in or not.
+
+``/verify/<number>`` says whether the certificate is valid, revoked or unknown, with the
+holder's name, level, sitting, the issuing parties and the date, never the ID number;
+``/verify/<number>.json`` is the credential itself (to check both proofs offline); a holder
+can check an ID number against the credential's salted digest (POST, CSRF, rate limited per
+certificate, nothing stored); ``/status/<sitting>/revocation`` is the organiser-signed
+revocation list the credentials point to.
+
+Answers are cacheable (``Cache-Control`` with an ``ETag``) and each client address is
+limited to PAGE_LIMIT requests a minute per worker. A credential's verification is
+remembered per (number, batch digest): keys revoked later do not change proofs made before.
+"""
+
+import hashlib
+import json
+import threading
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+
+from models.certificates import (
+    HOLDER_CHECKS_PER_HOUR,
+    CertificateRevocation,
+    issued_certificate,
+    note_holder_check,
+    published_status_list,
+    revocation_of,
+    verification_keys,
+)
+from models.credentials.keys import ORGANISER
+from models.credentials.verification import CredentialVerifier, id_matches
+from models.domain import in_shanghai
+from portal.auth import anonymous_csrf, check_anonymous_csrf, client_address, set_anonymous_csrf
+from portal.context import portal_of
+
+router = APIRouter()
+
+PAGE_LIMIT = 120  # requests a minute per client address and worker process
+MAX_ID = 32
+CACHE_SECONDS = 60
+
+
+class RateLimiter:
+    """A sliding one-minute window per key, in this process."""
+
+    def __init__(self, per_minute: int, keys: int = 50_000) -> None:
+        self.per_minute, self._keys = per_minute, keys
+        self._seen: OrderedDict[str, deque[float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def allow(self, key: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            times = self._seen.pop(key, None) or deque()
+            while times and times[0] <= now - 60:
+                times.popleft()
+            allowed = len(times) < self.per_minute
+            if allowed:
+                times.append(now)
+            self._seen[key] = times
+            if len(self._seen) > self._keys:
+                self._seen.popitem(last=False)
+            return allowed
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One issued credential as the page shows it (no ID number, no digest)."""
+
+    number: str
+    credential: dict[str, Any]
+    credential_json: str
+    ok: bool
+    signed_by: tuple[str, ...]
+    problems: tuple[str, ...]
+
+
+class Verdicts:
+    """Verification results remembered per (number, batch digest), bounded."""
+
+    def __init__(self, size: int = 20_000) -> None:
+        self._memo: OrderedDict[tuple[str, str], Verdict] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+        self._verifier: CredentialVerifier | None = None
+
+    def get(self, request: Request, number: str) -> Verdict | None:
+        portal = portal_of(request)
+        with portal.db() as session:
+            issued = issued_certificate(session, number)
+            if issued is None:
+                return None
+            key = (number, issued.batch_digest)
+            with self._lock:
+                found = self._memo.get(key)
+            if found is not None:
+                return found
+            keys = verification_keys(session)
+            text = issued.credential_json
+        credential = json.loads(text)
+        report = CredentialVerifier(keys).verify(credential)
+        verdict = Verdict(
+            number, credential, text, report.ok, tuple(report.signed_by), tuple(report.problems)
+        )
+        with self._lock:
+            self._memo[key] = verdict
+            if len(self._memo) > self._size:
+                self._memo.popitem(last=False)
+        return verdict
+
+
+def _state(request: Request) -> tuple[RateLimiter, Verdicts]:
+    state = request.app.state
+    if not hasattr(state, "verify_limits"):
+        state.verify_limits, state.verify_verdicts = RateLimiter(PAGE_LIMIT), Verdicts()
+    return state.verify_limits, state.verify_verdicts
+
+
+def _limited(request: Request) -> Verdicts:
+    limits, verdicts = _state(request)
+    if not limits.allow(client_address(request)):
+        raise HTTPException(status_code=429, detail="查询过于频繁，请稍后再试")
+    return verdicts
+
+
+def _revocation(request: Request, verdict: Verdict) -> CertificateRevocation | None:
+    with portal_of(request).db() as session:
+        return revocation_of(session, verdict.credential)
+
+
+def _etag(*parts: str) -> str:
+    return '"' + hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:32] + '"'
+
+
+def _cached(request: Request, etag: str, private: bool) -> Response | None:
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=_cache_headers(etag, private))
+    return None
+
+
+def _cache_headers(etag: str, private: bool) -> dict[str, str]:
+    scope = "private" if private else "public"
+    return {"Cache-Control": f"{scope}, max-age={CACHE_SECONDS}", "ETag": etag}
+
+
+def _revocation_text(row: CertificateRevocation | None) -> str:
+    if row is None:
+        return ""
+    return f"{row.revoked_at.isoformat()}|{row.reason}"
+
+
+@router.get("/verify")
+def verify_form(request: Request, number: str = "") -> Response:
+    """A field for a certificate number (for someone holding paper without a QR reader)."""
+    number = number.strip()
+    if number:
+        return RedirectResponse(f"/verify/{number}", status_code=303)
+    return portal_of(request).page(request, "verify_start.html")
+
+
+@router.get("/verify/{number}.json")
+def credential_json(request: Request, number: str) -> Response:
+    """The credential as issued: both proofs, to check offline (`examflow certificates
+    verify` or any Ed25519 and RFC 8785 implementation)."""
+    verdict = _limited(request).get(request, number)
+    if verdict is None:
+        return Response(
+            json.dumps({"error": "unknown certificate", "number": number}),
+            status_code=404,
+            media_type="application/json",
+        )
+    etag = _etag(verdict.credential_json)
+    if (not_modified := _cached(request, etag, private=False)) is not None:
+        return not_modified
+    return Response(
+        verdict.credential_json,
+        media_type="application/json",
+        headers=_cache_headers(etag, private=False),
+    )
+
+
+def _page(
+    request: Request,
+    number: str,
+    verdict: Verdict | None,
+    holder: str = "",
+    status_code: int = 200,
+) -> Response:
+    portal = portal_of(request)
+    token = anonymous_csrf(request)
+    revocation = _revocation(request, verdict) if verdict is not None else None
+    etag = _etag(
+        number,
+        verdict.credential_json if verdict else "",
+        _revocation_text(revocation),
+        token,
+        holder,
+    )
+    if not holder and (not_modified := _cached(request, etag, private=True)) is not None:
+        return not_modified
+    view = _view(verdict, revocation) if verdict is not None else None
+    response = portal.page(
+        request,
+        "verify.html",
+        status_code=status_code if verdict is not None else 404,
+        number=number,
+        view=view,
+        holder=holder,
+        checks_per_hour=HOLDER_CHECKS_PER_HOUR,
+    )
+    set_anonymous_csrf(response, portal, token)
+    if not holder and verdict is not None:
+        response.headers.update(_cache_headers(etag, private=True))
+    return response
+
+
+@dataclass(frozen=True)
+class CertificateView:
+    state: str  # valid | revoked | invalid
+    name: str
+    certificate: str
+    level: str
+    sitting: str
+    school_name: str
+    issuer_name: str
+    issued_on: str
+    signed_by: str
+    revoked_on: str
+    reason: str
+    superseded: bool
+    problems: tuple[str, ...]
+
+
+def _view(verdict: Verdict, revocation: CertificateRevocation | None) -> CertificateView:
+    document = verdict.credential
+    subject = document["credentialSubject"]
+    issuer, school = document["issuer"]["name"], subject["schoolName"]
+    names = {ORGANISER: issuer}
+    state = "invalid" if not verdict.ok else "revoked" if revocation is not None else "valid"
+    return CertificateView(
+        state=state,
+        name=subject["name"],
+        certificate=subject["certificate"],
+        level=subject["level"],
+        sitting=subject["sitting"],
+        school_name=school,
+        issuer_name=issuer,
+        issued_on=str(document["validFrom"])[:10],
+        signed_by="、".join(names.get(p, school) for p in verdict.signed_by),
+        revoked_on=_date(revocation.revoked_at) if revocation else "",
+        reason=revocation.reason if revocation else "",
+        superseded=bool(revocation and revocation.superseded),
+        problems=verdict.problems,
+    )
+
+
+def _date(moment: datetime) -> str:
+    return in_shanghai(moment).strftime("%Y-%m-%d")
+
+
+@router.get("/verify/{number}")
+def verify_page(request: Request, number: str) -> Response:
+    verdict = _limited(request).get(request, number)
+    return _page(request, number, verdict)
+
+
+@router.post("/verify/{number}/holder")
+def check_holder(
+    request: Request,
+    number: str,
+    id_number: str = Form("", max_length=MAX_ID),
+    csrf: str = Form(""),
+) -> Response:
+    """Whether an ID number is the holder's: checked against the salted digest, not kept."""
+    check_anonymous_csrf(request, csrf)
+    verdict = _limited(request).get(request, number)
+    if verdict is None:
+        return _page(request, number, None)
+    portal = portal_of(request)
+    with portal.db() as session:
+        allowed = note_holder_check(session, number, portal.now())
+    if not allowed:
+        return _page(request, number, verdict, holder="limited", status_code=429)
+    matches = id_matches(verdict.credential, id_number)
+    return _page(request, number, verdict, holder="match" if matches else "mismatch")
+
+
+@router.get("/status/{sitting}/revocation")
+def status_list(request: Request, sitting: str) -> Response:
+    """The sitting's revocation list (W3C Bitstring Status List), as the organiser signed it."""
+    _limited(request)
+    with portal_of(request).db() as session:
+        text = published_status_list(session, sitting)
+    if text is None:
+        raise HTTPException(status_code=404)
+    etag = _etag(text)
+    if (not_modified := _cached(request, etag, private=False)) is not None:
+        return not_modified
+    return Response(text, media_type="application/json", headers=_cache_headers(etag, False))
