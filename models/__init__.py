@@ -17,6 +17,7 @@ TABLE_MODULES = (
     "models.outbox",
     "models.portal_access",
     "models.checkpoint_runs",
+    "models.host_requests",
 )
 
 

@@ -284,26 +284,54 @@ def audit_rows(
 # -- what a school sees -------------------------------------------------------------------
 
 
-def rows_of_other_schools(table: Table, school_code: str) -> list[RowProblem]:
-    """A school's upload may only register its own candidates: every other row is refused."""
+def rows_of_other_schools(
+    table: Table, school_code: str, key: str = "school_code"
+) -> list[RowProblem]:
+    """A school's upload may only name itself in column ``key``: every other row is refused."""
+    label = "考点代码 (site_code)" if key == "site_code" else "学校代码 (school_code)"
     return [
         RowProblem(
             row,
-            "学校代码 (school_code)",
-            f"{values['school_code']!r} is not your school ({school_code}): "
-            "a school registers only its own candidates",
+            label,
+            f"{values[key]!r} is not your school ({school_code}): "
+            "a school uploads only its own rows",
         )
         for row, values in table.rows
-        if values.get("school_code", "").strip() != school_code
+        if values.get(key, "").strip() != school_code
     ]
 
 
-def own_rows_only(importer: Importer[S], school_code: str) -> Importer[S]:
-    """``importer`` for one school's upload: every row must name that school; rows naming
-    another school (or none) are refused beside the importer's own problems, all or nothing."""
+def tickets_of_other_sites(session: Session, table: Table, site_code: str) -> list[RowProblem]:
+    """A site's attendance sheet may only list tickets of its own rooms."""
+    from models.arrangement import SeatAssignment
+
+    own = set(
+        session.exec(
+            select(SeatAssignment.ticket_number).where(SeatAssignment.site_code == site_code)
+        )
+    )
+    return [
+        RowProblem(
+            row,
+            "准考证号 (ticket_number)",
+            f"{values['ticket_number']!r} is not seated at {site_code}",
+        )
+        for row, values in table.rows
+        if values.get("ticket_number", "").strip() not in own
+    ]
+
+
+def own_rows_only(importer: Importer[S], school_code: str, key: str = "school_code") -> Importer[S]:
+    """``importer`` for one school's upload: every row must name that school in ``key``
+    (``ticket_number``: a ticket seated at that site); other rows are refused beside the
+    importer's own problems, all or nothing."""
 
     def check_and_store(session: Session, table: Table, upload: Upload) -> S:
-        problems = rows_of_other_schools(table, school_code)
+        problems = (
+            tickets_of_other_sites(session, table, school_code)
+            if key == "ticket_number"
+            else rows_of_other_schools(table, school_code, key)
+        )
         try:
             summary = importer.check_and_store(session, table, upload)
         except RejectedFileError as exc:

@@ -478,3 +478,74 @@ def registration_counts(session: Session, sitting_code: str) -> RegistrationCoun
         by_level[level] += n
         by_site[site] += n
     return RegistrationCounts(sum(by_level.values()), dict(by_level), dict(sorted(by_site.items())))
+
+
+class WithdrawError(ValueError):
+    """A withdrawal the rules refuse (after the close, unknown or another school's candidate)."""
+
+
+@dataclass(frozen=True)
+class Withdrawn:
+    registration_id: int
+    name: str
+    level: str
+    school_code: str | None
+    site_code: str
+
+
+def withdraw_registration(
+    session: Session,
+    sitting: Sitting,
+    as_of: datetime,
+    *,
+    id_number: str | None = None,
+    registration_id: int | None = None,
+    school_code: str | None = None,
+) -> Withdrawn:
+    """Withdraw (撤销) one registered candidate, by ID number (ops) or registration id (the
+    portal), before the registration close; ``school_code`` limits it to that school's own
+    candidates. Its seat, if already arranged, is freed."""
+    from models.arrangement import SeatAssignment
+
+    spec = sitting.spec
+    close = spec.registration_closes_at
+    if as_of > close:
+        raise WithdrawError(
+            f"registration for {spec.code} closed at {close.isoformat(timespec='seconds')}; "
+            "a candidate can no longer be withdrawn"
+        )
+    query = select(Registration).where(Registration.sitting_code == spec.code)
+    if registration_id is not None:
+        query = query.where(Registration.id == registration_id)
+    elif id_number is not None:
+        query = query.where(Registration.id_number == id_number.strip().upper())
+    else:
+        raise WithdrawError("name the candidate to withdraw")
+    row = session.exec(query).first()
+    if row is None or (school_code is not None and row.school_code != school_code):
+        raise WithdrawError(f"no such candidate registered for {spec.code}")
+    assert row.id is not None
+    for seat in session.exec(
+        select(SeatAssignment).where(SeatAssignment.registration_id == row.id)
+    ):
+        session.delete(seat)
+    withdrawn = Withdrawn(row.id, row.name, row.level, row.school_code, row.site_code)
+    session.delete(row)
+    session.flush()
+    return withdrawn
+
+
+def problem_sheet(table: Table, problems: list[RowProblem]) -> tuple[list[str], list[list[object]]]:
+    """A refused registration file's rows with a problem column (the `--errors-out` sheet),
+    so that the school can fix and resubmit it: (header, rows)."""
+    by_row: dict[int, list[str]] = {}
+    for p in problems:
+        by_row.setdefault(p.row, []).append(f"{p.field}: {p.message}" if p.field else p.message)
+    keys = [c.key for c in REGISTRATION_COLUMNS]
+    header = ["行号 row", *(c.labels[0] for c in REGISTRATION_COLUMNS), "问题 problems"]
+    rows: list[list[object]] = []
+    if 0 in by_row:
+        rows.append(["", *([""] * len(keys)), "; ".join(by_row[0])])
+    for row, values in table.rows:
+        rows.append([row, *(values.get(k, "") for k in keys), "; ".join(by_row.get(row, []))])
+    return header, rows

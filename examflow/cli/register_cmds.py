@@ -11,7 +11,12 @@ from examflow.db import session_scope
 from examflow.importing import ImportRefusedError
 from models.domain import SOCIAL
 from models.problems import RejectedFileError
-from models.registration import REGISTRATION_COLUMNS, REGISTRATION_IMPORTER
+from models.registration import (
+    REGISTRATION_IMPORTER,
+    WithdrawError,
+    problem_sheet,
+    withdraw_registration,
+)
 from models.schools import (
     SCHOOLS_IMPORTER,
     SiteRuleError,
@@ -83,17 +88,20 @@ def sites_agree(
 
 def write_errors(path: Path, table: Table, exc: RejectedFileError) -> None:
     """The school's rows with a problem column, so that they can fix and resubmit the file."""
-    by_row: dict[int, list[str]] = {}
-    for p in exc.problems:
-        by_row.setdefault(p.row, []).append(f"{p.field}: {p.message}" if p.field else p.message)
-    keys = [c.key for c in REGISTRATION_COLUMNS]
-    header = ["行号 row", *(c.labels[0] for c in REGISTRATION_COLUMNS), "问题 problems"]
-    rows: list[list[object]] = []
-    if 0 in by_row:
-        rows.append(["", *([""] * len(keys)), "; ".join(by_row[0])])
-    for row, values in table.rows:
-        rows.append([row, *(values.get(k, "") for k in keys), "; ".join(by_row.get(row, []))])
-    write_table(path, header, rows)
+    write_table(path, *problem_sheet(table, exc.problems))
+
+
+def withdraw(
+    sitting: str,
+    id_number: str = typer.Argument(..., help="The candidate's ID number (身份证号)."),
+    as_of: str | None = typer.Option(None, help=AS_OF_HELP),
+) -> None:
+    """Withdraw (撤销) a registered candidate before the registration close."""
+    with failing_on(WithdrawError), session_scope() as session:
+        done = withdraw_registration(
+            session, get_sitting(session, sitting), parse_as_of(as_of), id_number=id_number
+        )
+    out.print(f"{sitting}: {done.name} ({done.level}, {done.school_code or SOCIAL}) withdrawn")
 
 
 def register(

@@ -1,44 +1,41 @@
 """A school's page per sitting: the seven stages, what it still owes, what it can do now."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from fastapi import (
-    APIRouter,
-    BackgroundTasks,
-    Depends,
-    File,
-    Form,
-    HTTPException,
-    Request,
-    UploadFile,
-)
-from fastapi.responses import RedirectResponse, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request
+from fastapi.responses import Response
+from sqlalchemy import or_
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from adapters.tabular import MAX_BYTES
-from examflow.importing import ImportRefusedError, import_file
+from models.arrangement import SeatAssignment
 from models.condition import Missing
-from models.domain import STAGE_LABELS_ZH, StageCode
-from models.facts import FACT_LABELS_ZH, SiteFact, facts_by_site, record_fact
+from models.domain import SOCIAL, STAGE_LABELS_ZH, StageCode
+from models.facts import FACT_LABELS_ZH, FactError, SiteFact, facts_by_site
+from models.host_requests import HOST_DECISION_LABELS_ZH, host_requests
 from models.links import KIND_FACTS
 from models.portal_access import (
     SCHOOL_STAGE_LABELS_ZH,
     ActionWindow,
     SchoolStageState,
     action_window,
-    own_rows_only,
+    audit_rows,
     record_action,
     school_stage_state,
 )
-from models.problems import RowProblem
-from models.registration import REGISTRATION_IMPORTER, Registration
+from models.problems import RejectedFileError, RowProblem
+from models.publicity import results_by_school
+from models.registration import Registration, WithdrawError
 from models.resident_id import mask_resident_id
+from models.schools import School, SiteAgreement, SiteApplication, SiteRuleError
+from models.scores import Publication, ReviewItem, ReviewRequest, ScoreError
 from models.sitting_calendar import Window
 from models.sittings import Sitting, UnknownSittingError, get_sitting, list_sittings
 from models.stages import SITE_FACTS, items_for_party
-from portal.auth import SignedIn, check_csrf, client_address, own_school, signed_in
-from portal.context import Portal, portal_of
+from portal.auth import SignedIn, client_address, own_school, signed_in
+from portal.context import portal_of
 from portal.events import emit_school_acted
 
 router = APIRouter()
@@ -50,6 +47,7 @@ BUTTON_FACTS: dict[StageCode, tuple[SiteFact, ...]] = {
     for stage, facts in SITE_FACTS.items()
     if stage is not StageCode.exam
 }
+TRAINED_ACTIONS = {f"fact:{f.value}" for f in SITE_FACTS[StageCode.training]}
 MATERIAL_LABELS_ZH = {
     "tickets": "准考证",
     "labels": "桌签",
@@ -71,10 +69,23 @@ class StageView:
 
 @dataclass(frozen=True)
 class RegistrationRow:
+    id: int
     name: str
     masked_id: str
     level: str
     site_code: str
+
+
+@dataclass(frozen=True)
+class GuestRow:
+    """A host site's guest: name, school, seat; never the ID number."""
+
+    name: str
+    school_code: str
+    level: str
+    room: str
+    seat: int
+    ticket_number: str
 
 
 def sitting_or_404(session: Session, code: str) -> Sitting:
@@ -112,14 +123,95 @@ def stage_views(
 def registrations_of(
     session: Session, sitting_code: str, school_code: str
 ) -> list[RegistrationRow]:
-    rows = session.exec(
-        select(
-            Registration.name, Registration.id_number, Registration.level, Registration.site_code
+    rows = session.execute(
+        sa_select(
+            col(Registration.id),
+            col(Registration.name),
+            col(Registration.id_number),
+            col(Registration.level),
+            col(Registration.site_code),
         )
-        .where(Registration.sitting_code == sitting_code, Registration.school_code == school_code)
+        .where(
+            col(Registration.sitting_code) == sitting_code,
+            col(Registration.school_code) == school_code,
+        )
         .order_by(col(Registration.id))
-    )
-    return [RegistrationRow(n, mask_resident_id(i), lv, s) for n, i, lv, s in rows]
+    ).all()
+    return [RegistrationRow(r or 0, n, mask_resident_id(i), lv, s) for r, n, i, lv, s in rows]
+
+
+def guests_of(session: Session, sitting_code: str, site_code: str) -> list[GuestRow]:
+    """Candidates of other schools (or social ones) seated at this site: no ID numbers."""
+    rows = session.execute(
+        sa_select(
+            col(Registration.name),
+            col(Registration.school_code),
+            col(Registration.level),
+            col(SeatAssignment.room),
+            col(SeatAssignment.seat),
+            col(SeatAssignment.ticket_number),
+        )
+        .join(
+            SeatAssignment,
+            col(SeatAssignment.registration_id) == col(Registration.id),
+            isouter=True,
+        )
+        .where(
+            col(Registration.sitting_code) == sitting_code,
+            col(Registration.site_code) == site_code,
+            or_(
+                col(Registration.school_code).is_(None), col(Registration.school_code) != site_code
+            ),
+        )
+        .order_by(col(Registration.id))
+    ).all()
+    return [
+        GuestRow(n, sc or SOCIAL, lv, room or "", seat or 0, ticket or "")
+        for n, sc, lv, room, seat, ticket in rows
+    ]
+
+
+def trained_names(session: Session, sitting_code: str, site_code: str) -> dict[str, str]:
+    """Who attended each training, as the site recorded it (the audit's detail)."""
+    return {
+        a.action.removeprefix("fact:"): a.detail
+        for a in audit_rows(session, sitting_code, site_code)
+        if a.action in TRAINED_ACTIONS and a.detail
+    }
+
+
+def results_of(session: Session, sitting_code: str, school_code: str) -> list[dict[str, object]]:
+    """The school's candidates' results once published (ID numbers masked), else none."""
+    published = session.exec(
+        select(Publication).where(Publication.sitting_code == sitting_code)
+    ).first()
+    if published is None:
+        return []
+    return results_by_school(session, sitting_code).get(school_code, [])
+
+
+@dataclass(frozen=True)
+class ReviewView:
+    id: int
+    filed_at: datetime
+    items: list[ReviewItem]
+
+    @property
+    def resolved(self) -> bool:
+        return all(i.resolved_at is not None for i in self.items)
+
+
+def reviews_of(session: Session, sitting_code: str, school_code: str) -> list[ReviewView]:
+    views = []
+    for r in session.exec(
+        select(ReviewRequest)
+        .where(ReviewRequest.sitting_code == sitting_code, ReviewRequest.school_code == school_code)
+        .order_by(col(ReviewRequest.id))
+    ):
+        assert r.id is not None
+        items = list(session.exec(select(ReviewItem).where(ReviewItem.request_id == r.id)))
+        views.append(ReviewView(r.id, r.filed_at, items))
+    return views
 
 
 def render_sitting(
@@ -130,29 +222,121 @@ def render_sitting(
     status_code: int = 200,
     problems: list[RowProblem] | None = None,
     message: str = "",
+    error: str = "",
+    errors_form: str = "",
 ) -> Response:
+    """The sitting's page; ``problems`` (a refused file's rows) or ``error`` (a refused
+    action) shown at the top; ``errors_form``: the upload whose problem rows can be
+    downloaded."""
     portal = portal_of(request)
     as_of = portal.now()
+    code = user.school_code
     with portal.db() as session:
         sitting = sitting_or_404(session, sitting_code)
-        views = stage_views(session, sitting, user.school_code, as_of)
-        registrations = registrations_of(session, sitting.code, user.school_code)
-        held = facts_by_site(session, sitting.code).get(user.school_code, set())
+        school = session.get(School, code)
+        assert school is not None
+        views = stage_views(session, sitting, code, as_of)
+        applied = session.exec(
+            select(SiteApplication).where(
+                SiteApplication.sitting_code == sitting.code, SiteApplication.school_code == code
+            )
+        ).first()
+        sites = (
+            []
+            if user.is_site
+            else list(
+                session.exec(
+                    select(School).where(col(School.is_site).is_(True)).order_by(col(School.code))
+                )
+            )
+        )
+        hosts = [
+            a.host_code
+            for a in session.exec(
+                select(SiteAgreement).where(
+                    SiteAgreement.sitting_code == sitting.code, SiteAgreement.guest == code
+                )
+            )
+        ]
+        context = {
+            "registrations": registrations_of(session, sitting.code, code),
+            "held": facts_by_site(session, sitting.code).get(code, set()),
+            "applied": applied,
+            "is_pilot": school.is_pilot,
+            "sites": sites,
+            "hosts": hosts,
+            "asked": host_requests(session, sitting.code, guest=code),
+            "incoming": host_requests(session, sitting.code, host=code) if user.is_site else [],
+            "guests": guests_of(session, sitting.code, code) if user.is_site else [],
+            "trained": trained_names(session, sitting.code, code) if user.is_site else {},
+            "results": results_of(session, sitting.code, code),
+            "reviews": reviews_of(session, sitting.code, code),
+        }
     return portal.page(
         request,
         "sitting.html",
         status_code=status_code,
         sitting=sitting,
         stages=views,
-        registrations=registrations,
-        held=held,
         button_facts=BUTTON_FACTS if user.is_site else {},
         fact_labels=FACT_LABELS_ZH,
         materials=MATERIAL_LABELS_ZH if user.is_site else {},
+        decisions=HOST_DECISION_LABELS_ZH,
         problems=problems or [],
         message=message,
+        error=error,
+        errors_form=errors_form,
         as_of=as_of,
+        **context,
     )
+
+
+# Refusals of the domain functions the portal calls: shown on the page, nothing changed.
+DOMAIN_REFUSALS: tuple[type[Exception], ...] = (
+    SiteRuleError,
+    WithdrawError,
+    ScoreError,
+    FactError,
+)
+
+
+def act(
+    request: Request,
+    background: BackgroundTasks,
+    user: SignedIn,
+    sitting_code: str,
+    stage: StageCode,
+    action: str,
+    do: Callable[[Session, Sitting, datetime], tuple[str, str]],
+) -> Response:
+    """One school action: only while ``stage``'s window is open (409 otherwise); ``do``
+    calls the domain function in one transaction with the audit row, returning (audit
+    detail, message); a refusal changes nothing and is shown on the page (422); the stage
+    is woken by an event."""
+    portal = portal_of(request)
+    as_of = portal.now()
+    try:
+        with portal.db() as session:
+            sitting = sitting_or_404(session, sitting_code)
+            if not sitting.spec.window(stage).contains(as_of):
+                raise HTTPException(status_code=409, detail="当前不在该事项的办理时间内")
+            detail, message = do(session, sitting, as_of)
+            record_action(
+                session,
+                sitting_code=sitting.code,
+                school_code=user.school_code,
+                contact=user.contact,
+                action=action,
+                detail=detail,
+                as_of=as_of,
+                client=client_address(request),
+            )
+    except DOMAIN_REFUSALS as exc:
+        return render_sitting(request, user, sitting_code, status_code=422, error=str(exc))
+    except RejectedFileError as exc:
+        return render_sitting(request, user, sitting_code, status_code=422, problems=exc.problems)
+    background.add_task(emit_school_acted, sitting_code, stage, action, user.school_code)
+    return render_sitting(request, user, sitting_code, message=message)
 
 
 @router.get("/schools/{school_code}")
@@ -172,118 +356,3 @@ def sitting_page(
 ) -> Response:
     own_school(user, school_code)
     return render_sitting(request, user, sitting_code)
-
-
-def _acted(
-    portal: Portal,
-    session: Session,
-    request: Request,
-    user: SignedIn,
-    sitting: str,
-    action: str,
-    detail: str,
-    as_of: datetime,
-) -> None:
-    record_action(
-        session,
-        sitting_code=sitting,
-        school_code=user.school_code,
-        contact=user.contact,
-        action=action,
-        detail=detail,
-        as_of=as_of,
-        client=client_address(request),
-    )
-
-
-@router.post("/schools/{school_code}/sittings/{sitting_code}/registration")
-def upload_registration(
-    request: Request,
-    background: BackgroundTasks,
-    school_code: str,
-    sitting_code: str,
-    file: UploadFile = File(...),
-    csrf: str = Form(""),
-    user: SignedIn = Depends(signed_in),
-) -> Response:
-    """The school's registration file, checked whole by the CLI's rules plus one: every row
-    is this school's own. Any problem stores nothing and is listed by row and field."""
-    own_school(user, school_code)
-    check_csrf(csrf, user.csrf)
-    portal = portal_of(request)
-    as_of = portal.now()
-    data = file.file.read(MAX_BYTES + 1)  # one byte over the limit is enough to refuse
-    file_name = file.filename or "upload.csv"
-    with portal.db() as session:
-        window = sitting_or_404(session, sitting_code).spec.window(StageCode.registration)
-    if not window.contains(as_of):
-        raise HTTPException(status_code=409, detail="报名时间窗口未开放")
-    try:
-        # The CLI's importer, in one transaction, with one more rule: every row is this
-        # school's own. Any problem from either stores nothing.
-        imported = import_file(
-            own_rows_only(REGISTRATION_IMPORTER, user.school_code),
-            data,
-            file_name,
-            as_of=as_of,
-            sitting=sitting_code,
-            who=f"portal:{user.school_code}",
-        )
-    except ImportRefusedError as exc:
-        return render_sitting(request, user, sitting_code, status_code=422, problems=exc.problems)
-    except UnknownSittingError:
-        raise HTTPException(status_code=404) from None
-    summary = imported.summary
-    detail = "unchanged" if summary.unchanged else f"{summary.stored} registered"
-    with portal.db() as session:
-        _acted(portal, session, request, user, sitting_code, "registration_upload", detail, as_of)
-    background.add_task(
-        emit_school_acted,
-        sitting_code,
-        StageCode.registration,
-        "registration_upload",
-        user.school_code,
-    )
-    message = (
-        f"{file_name}：所有考生均已报名，无变化"
-        if summary.unchanged
-        else f"{file_name}：已报名 {summary.stored} 名考生"
-    )
-    return render_sitting(request, user, sitting_code, message=message)
-
-
-@router.post("/schools/{school_code}/sittings/{sitting_code}/facts")
-def record_site_fact(
-    request: Request,
-    background: BackgroundTasks,
-    school_code: str,
-    sitting_code: str,
-    fact: str = Form(""),
-    csrf: str = Form(""),
-    user: SignedIn = Depends(signed_in),
-) -> Response:
-    """A site records one of its facts, while that fact's stage window is open."""
-    own_school(user, school_code)
-    check_csrf(csrf, user.csrf)
-    if not user.is_site:
-        raise HTTPException(status_code=404)
-    stage = next((s for s, facts in BUTTON_FACTS.items() if fact in facts), None)
-    if stage is None:
-        raise HTTPException(status_code=404)
-    portal = portal_of(request)
-    as_of = portal.now()
-    with portal.db() as session:
-        sitting = sitting_or_404(session, sitting_code)
-        if not sitting.spec.window(stage).contains(as_of):
-            raise HTTPException(status_code=409, detail="该事项的时间窗口未开放")
-        record_fact(
-            session,
-            sitting.code,
-            user.school_code,
-            SiteFact(fact),
-            as_of,
-            source=f"portal:{user.contact}",
-        )
-        _acted(portal, session, request, user, sitting.code, f"fact:{fact}", "", as_of)
-    background.add_task(emit_school_acted, sitting_code, stage, f"fact:{fact}", user.school_code)
-    return RedirectResponse(f"/schools/{school_code}/sittings/{sitting_code}", status_code=303)

@@ -1,0 +1,248 @@
+"""What a school does on its sitting's page, over HTTP against the real app: each action
+through the CLI's domain function, only while its window is open, all or nothing, audited."""
+
+import io
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import openpyxl
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import select
+
+from examflow.db import session_scope
+from models.domain import SHANGHAI
+from models.facts import SiteFact, facts_by_site
+from models.host_requests import HostRequest
+from models.portal_access import PortalAudit
+from models.registration import Registration
+from models.rooms import Room
+from models.schools import SiteAgreement, SiteApplication
+from models.scores import ReviewItem, ReviewRequest, publish
+from notifications.sink import MailSink
+from tests.cli import run
+from tests.helpers import FIRST_SECOND_AFTER, OPEN, new_id, reg_file
+from tests.test_portal_security import ask_for_link, csrf_of, mailed_tokens, portal_at, sign_in
+
+SignIn = Callable[..., tuple[TestClient, str]]
+PUBLICITY = "2024-05-30T10:00:00"
+TRAINING = "2024-05-02T10:00:00"
+ADDRESSES = {"P1": "a@p1.edu.cn", "P2": "a@p2.edu.cn", "P3": "a@p3.edu.cn", "P4": "a@p4.edu.cn"}
+
+
+@pytest.fixture
+def as_school(mail_sink: MailSink) -> Iterator[SignIn]:
+    """as_school(school, as_of) -> (client, csrf): signed in through a mailed link."""
+    clients: list[TestClient] = []
+
+    def open_as(school: str, as_of: str = OPEN) -> tuple[TestClient, str]:
+        client = portal_at(as_of).__enter__()
+        clients.append(client)
+        assert ask_for_link(client, school, ADDRESSES[school]) == 200
+        assert sign_in(client, mailed_tokens(mail_sink)[-1]) == 303
+        return client, csrf_of(client.get(f"/schools/{school}/sittings/2024-1").text)
+
+    yield open_as
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+def page_url(school: str, action: str = "") -> str:
+    return f"/schools/{school}/sittings/2024-1" + (f"/{action}" if action else "")
+
+
+def registration_ids(school: str) -> dict[str, int]:
+    with session_scope() as session:
+        return {
+            r.name: r.id or 0
+            for r in session.exec(select(Registration).where(Registration.school_code == school))
+        }
+
+
+def test_a_school_withdraws_its_own_candidate_before_the_close_and_no_other(
+    register_loaded: Path, as_school: SignIn
+) -> None:
+    rows = [["P3", "甲", new_id(), "初级", ""], ["P3", "乙", new_id(), "初级", ""]]
+    rows.append(["P1", "丙", new_id(), "中级", ""])
+    assert (
+        run("register", "2024-1", str(reg_file(register_loaded, rows)), "--as-of", OPEN).exit_code
+        == 0
+    )
+    ids = registration_ids("P3")
+    client, csrf = as_school("P3")
+
+    done = client.post(
+        page_url("P3", "registration/withdraw"), data={"registration": ids["甲"], "csrf": csrf}
+    )
+    theirs = client.post(
+        page_url("P3", "registration/withdraw"),
+        data={"registration": registration_ids("P1")["丙"], "csrf": csrf},
+    )
+
+    assert done.status_code == 200 and "已撤销：甲（初级）" in done.text
+    assert theirs.status_code == 422 and "no such candidate" in theirs.text
+    assert sorted(registration_ids("P3")) == ["乙"] and list(registration_ids("P1")) == ["丙"]
+    with session_scope() as session:
+        audit = [(a.school_code, a.action) for a in session.exec(select(PortalAudit))]
+    assert audit == [("P3", "withdraw")]
+    late, late_csrf = as_school("P3", FIRST_SECOND_AFTER)
+    assert '撤销 乙" disabled' in late.get(page_url("P3")).text
+    refused = late.post(
+        page_url("P3", "registration/withdraw"), data={"registration": ids["乙"], "csrf": late_csrf}
+    )
+    assert refused.status_code == 409
+    assert list(registration_ids("P3")) == ["乙"]
+
+
+def test_ops_withdraw_a_candidate_by_id_number_until_the_close(register_loaded: Path) -> None:
+    id_number = new_id()
+    file = reg_file(register_loaded, [["P3", "甲", id_number, "初级", ""]])
+    assert run("register", "2024-1", str(file), "--as-of", OPEN).exit_code == 0
+    late = run("withdraw", "2024-1", id_number, "--as-of", FIRST_SECOND_AFTER)
+    assert late.exit_code == 1 and "closed" in late.output
+    result = run("withdraw", "2024-1", id_number, "--as-of", OPEN)
+    assert result.exit_code == 0, result.output
+    assert "甲 (初级, P3) withdrawn" in result.stdout and id_number not in result.stdout
+    assert registration_ids("P3") == {}
+
+
+def test_a_refused_file_s_problem_rows_download_as_the_errors_out_sheet_and_nothing_is_stored(
+    register_loaded: Path, as_school: SignIn
+) -> None:
+    bad = reg_file(
+        register_loaded, [["P3", "王小明", new_id(), "初级", ""], ["P3", "李娜", "123", "中级", ""]]
+    )
+    client, csrf = as_school("P3")
+
+    answer = client.post(
+        page_url("P3", "registration/problems.xlsx"),
+        data={"csrf": csrf},
+        files={"file": ("bad.csv", bad.read_bytes(), "text/csv")},
+    )
+
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("application/vnd.openxmlformats")
+    sheet = openpyxl.load_workbook(io.BytesIO(answer.content)).active
+    rows = [[c.value for c in r] for r in sheet.iter_rows()]
+    assert rows[0][0] == "行号 row" and rows[0][-1] == "问题 problems"
+    assert rows[1][0] == 2 and not rows[1][-1]
+    assert rows[2][0] == 3 and "身份证号 (id_number)" in rows[2][-1]
+    assert registration_ids("P3") == {}
+
+
+def test_a_school_without_a_site_asks_one_to_host_it_and_the_site_accepts(
+    register_loaded: Path, as_school: SignIn
+) -> None:
+    guest, guest_csrf = as_school("P2")
+    asked = guest.post(page_url("P2", "host-requests"), data={"host": "P4", "csrf": guest_csrf})
+    assert asked.status_code == 200 and "待考点答复" in asked.text
+    applied = guest.post(
+        page_url("P2", "site-application"), data={"seats": "40", "csrf": guest_csrf}
+    )
+    assert applied.status_code == 200 and "待审核" in applied.text
+
+    host, host_csrf = as_school("P4")
+    page = host.get(page_url("P4")).text
+    assert "同意 P2" in page
+    with session_scope() as session:
+        [request] = session.exec(select(HostRequest)).all()
+    other, other_csrf = as_school("P1")
+    assert (
+        other.post(
+            page_url("P1", f"host-requests/{request.id}"),
+            data={"decision": "accept", "csrf": other_csrf},
+        ).status_code
+        == 422
+    )
+    accepted = host.post(
+        page_url("P4", f"host-requests/{request.id}"),
+        data={"decision": "accept", "csrf": host_csrf},
+    )
+
+    assert accepted.status_code == 200 and "已同意 P2 的借考申请" in accepted.text
+    with session_scope() as session:
+        agreements = [(a.host_code, a.guest) for a in session.exec(select(SiteAgreement))]
+        [application] = session.exec(select(SiteApplication)).all()
+        [request] = session.exec(select(HostRequest)).all()
+    assert agreements == [("P4", "P2")]
+    assert (application.school_code, application.seats) == ("P2", 40)
+    assert (request.decision, request.decided_by) == ("accepted", "a@p4.edu.cn")
+    assert "P4" in guest.get(page_url("P2")).text.split("已同意接收本校考生的考点：")[1][:10]
+
+
+def test_a_site_records_who_attended_its_training_and_uploads_only_its_own_rooms(
+    register_loaded: Path, as_school: SignIn
+) -> None:
+    client, csrf = as_school("P3", TRAINING)
+    nameless = client.post(page_url("P3", "facts"), data={"fact": "affairs_trained", "csrf": csrf})
+    assert nameless.status_code == 422 and "请填写参加培训的人员姓名" in nameless.text
+    trained = client.post(
+        page_url("P3", "facts"),
+        data={"fact": "affairs_trained", "attendees": "张老师，李老师", "csrf": csrf},
+    )
+    assert trained.status_code == 200 and "参加人员：张老师、李老师" in trained.text
+    rooms = reg_file(register_loaded, [], "rooms.csv")
+    rooms.write_text("考点代码,考场,座位数\nP3,101,30\nP1,201,30\n", encoding="utf-8")
+    mixed = client.post(
+        page_url("P3", "rooms"),
+        data={"csrf": csrf},
+        files={"file": ("rooms.csv", rooms.read_bytes())},
+    )
+    assert mixed.status_code == 422 and "&#39;P1&#39; is not your school (P3)" in mixed.text
+    rooms.write_text("考点代码,考场,座位数\nP3,101,30\nP3,102,20\n", encoding="utf-8")
+    own = client.post(
+        page_url("P3", "rooms"),
+        data={"csrf": csrf},
+        files={"file": ("rooms.csv", rooms.read_bytes())},
+    )
+    assert own.status_code == 200 and "考场已保存" in own.text
+
+    with session_scope() as session:
+        assert facts_by_site(session, "2024-1") == {"P3": {SiteFact.affairs_trained}}
+        assert sorted((r.site_code, r.name, r.seats) for r in session.exec(select(Room))) == [
+            ("P3", "101", 30),
+            ("P3", "102", 20),
+        ]
+        audit = [(a.action, a.detail) for a in session.exec(select(PortalAudit))]
+    assert audit == [("fact:affairs_trained", "张老师、李老师"), ("rooms_upload", "2 rows")]
+
+
+def test_after_publicity_a_school_files_a_review_for_its_own_candidates_and_sees_the_answer(
+    scored: dict[str, str], as_school: SignIn
+) -> None:
+    from datetime import datetime
+
+    with session_scope() as session:
+        publish(session, "2024-1", datetime(2024, 5, 29, 9, tzinfo=SHANGHAI))
+    client, csrf = as_school("P3", PUBLICITY)
+    page = client.get(page_url("P3")).text
+    assert scored["甲1"] in page and "丙" in page  # its results; its guest 丙 (N1) by name
+    with session_scope() as session:
+        id_numbers = [r.id_number for r in session.exec(select(Registration))]
+    assert not any(i in page for i in id_numbers)
+
+    theirs = client.post(
+        page_url("P3", "reviews"),
+        data={"ticket": [scored["甲1"], scored["乙"]], "reason": "分数偏低", "csrf": csrf},
+    )
+    assert theirs.status_code == 422 and f"{scored['乙']} is not a candidate of P3" in theirs.text
+    filed = client.post(
+        page_url("P3", "reviews"),
+        data={"ticket": [scored["甲1"]], "reason": "分数偏低", "csrf": csrf},
+    )
+    assert filed.status_code == 200 and "已提交：1 名考生" in filed.text
+    with session_scope() as session:
+        [request] = session.exec(select(ReviewRequest)).all()
+        [item] = session.exec(select(ReviewItem)).all()
+    assert (request.school_code, item.ticket_number, item.reason) == (
+        "P3",
+        scored["甲1"],
+        "分数偏低",
+    )
+
+    assert (
+        run("review", "resolve", str(request.id), "--score", "91", "--as-of", PUBLICITY).exit_code
+        == 0
+    )
+    resolved = client.get(page_url("P3")).text
+    assert "<td>88</td>\n      <td>91</td>" in resolved
