@@ -1,4 +1,5 @@
-"""examflow keys new | sign | certificates verify|paper|export|list | fees paid"""
+"""examflow keys new|pending|approve|revoke | sign | certificates
+verify|revoke|unrevoke|status-list|paper|export|list"""
 
 import base64
 import hashlib
@@ -15,14 +16,24 @@ from examflow.settings import get_settings
 from models.certificates import (
     CertificateError,
     IssuedCertificate,
+    KeyStatus,
     PaperRequest,
+    PartyKey,
+    approve_key,
+    keys_with_status,
+    publish_status_list,
     register_key,
     request_paper,
+    revocation_of,
+    revoke,
+    revoke_key,
     sign,
-    trusted_keys,
+    unrevoke,
+    verification_keys,
 )
+from models.credentials.batch import timestamp
 from models.credentials.errors import CredentialError
-from models.credentials.keys import generate_keypair
+from models.credentials.keys import ORGANISER, fingerprint, generate_keypair
 from models.credentials.verification import verify_credential
 from models.sittings import UnknownSittingError, get_sitting
 
@@ -49,8 +60,57 @@ def keys_new(
     except (CertificateError, CredentialError, FileExistsError) as exc:
         fail(str(exc))
     out.print(f"{kid} registered for {party}; private key: {path} (keep it safe)")
-    fingerprint = hashlib.sha256(base64.b64decode(public)).hexdigest()
-    out.print(f"fingerprint (SHA-256 of the raw public key): {fingerprint}")
+    digest = hashlib.sha256(base64.b64decode(public)).hexdigest()
+    out.print(f"fingerprint (SHA-256 of the raw public key): {digest}")
+
+
+def _describe_key(key: PartyKey) -> str:
+    enrolled = timestamp(key.created_at)
+    prints = fingerprint(key.public_key_b64)
+    return f"{key.key_id}  {key.party}  enrolled {enrolled}\n  fingerprint {prints}"
+
+
+@keys_app.command("pending")
+def keys_pending() -> None:
+    """Keys schools enrolled in their browsers, waiting for approval (with fingerprints)."""
+    with session_scope() as session:
+        pending = keys_with_status(session, KeyStatus.pending)
+    for key in pending:
+        out.print(_describe_key(key))
+    if not pending:
+        out.print("no key is waiting for approval")
+
+
+@keys_app.command("approve")
+def keys_approve(
+    key_id: str = typer.Argument(..., metavar="KEYID"),
+    as_of: str | None = typer.Option(None, help=AS_OF_HELP),
+) -> None:
+    """Approve a school's pending key: confirm the fingerprint with the school first."""
+    try:
+        with session_scope() as session:
+            key = approve_key(session, key_id, parse_as_of(as_of))
+    except CertificateError as exc:
+        fail(str(exc))
+    out.print(f"approved {key.key_id} for {key.party}")
+    out.print(f"fingerprint {fingerprint(key.public_key_b64)} (the school's page shows the same)")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: str = typer.Argument(..., metavar="KEYID"),
+    as_of: str | None = typer.Option(None, help=AS_OF_HELP),
+) -> None:
+    """Revoke a key: it signs nothing more; its signatures on batches not issued are void."""
+    try:
+        with session_scope() as session:
+            key, voided = revoke_key(session, key_id, parse_as_of(as_of))
+    except CertificateError as exc:
+        fail(str(exc))
+    out.print(
+        f"revoked {key.key_id} of {key.party}; {voided} signature(s) on batches not issued "
+        "are void and must be made again"
+    )
 
 
 def sign_command(
@@ -70,6 +130,8 @@ def sign_command(
         fail(str(exc))
     for school, digest in signed:
         out.print(f"{party} signed {school}'s batch {digest[:16]}…")
+    if party == ORGANISER:  # the organiser's key is at hand: publish the current status list
+        _publish(sitting, private_key, as_of)
     if not signed:
         out.print("nothing new to sign")
         return
@@ -86,6 +148,82 @@ def sign_command(
     )
 
 
+def _publish(sitting: str, private_key: object, as_of: str | None) -> None:
+    try:
+        with session_scope() as session:
+            publish_status_list(
+                session, get_sitting(session, sitting), private_key, parse_as_of(as_of)
+            )
+    except (CertificateError, UnknownSittingError) as exc:
+        fail(str(exc))
+    out.print(f"revocation list of {sitting} signed and published (/status/{sitting}/revocation)")
+
+
+KEY_FOR_LIST = "The organiser's private key file: re-signs the sitting's revocation list now."
+
+
+@certificates_app.command("status-list")
+def status_list(
+    sitting: str,
+    key: Path = typer.Option(..., "--key", help="The organiser's private key file."),
+    as_of: str | None = typer.Option(None, help=AS_OF_HELP),
+) -> None:
+    """Sign and publish the sitting's revocation list (W3C Bitstring Status List) as it is."""
+    try:
+        private_key = load_private_key(key)
+    except OSError as exc:
+        fail(str(exc))
+    _publish(sitting, private_key, as_of)
+
+
+@certificates_app.command("revoke")
+def revoke_command(
+    number: str,
+    reason: str = typer.Option(..., "--reason", help="Why: shown on the verification page."),
+    key: Path | None = typer.Option(None, "--key", help=KEY_FOR_LIST),
+    as_of: str | None = typer.Option(None, help=AS_OF_HELP),
+) -> None:
+    """Revoke an issued e-certificate; with --key, re-sign the published revocation list."""
+    try:
+        private_key = load_private_key(key) if key is not None else None
+        with session_scope() as session:
+            row = revoke(session, number, reason, parse_as_of(as_of))
+            sitting = row.sitting_code
+    except (CertificateError, CredentialError, OSError) as exc:
+        fail(str(exc))
+    out.print(f"{number} revoked {timestamp(row.revoked_at)}: {row.reason}")
+    _after_status_change(sitting, private_key, as_of)
+
+
+@certificates_app.command("unrevoke")
+def unrevoke_command(
+    number: str,
+    key: Path | None = typer.Option(None, "--key", help=KEY_FOR_LIST),
+    as_of: str | None = typer.Option(None, help=AS_OF_HELP),
+) -> None:
+    """Lift a revocation made by mistake (a superseded certificate stays revoked)."""
+    try:
+        private_key = load_private_key(key) if key is not None else None
+        with session_scope() as session:
+            row = unrevoke(session, number, parse_as_of(as_of))
+            sitting = row.sitting_code
+    except (CertificateError, CredentialError, OSError) as exc:
+        fail(str(exc))
+    out.print(f"{number} is valid again (revocation of {timestamp(row.revoked_at)} lifted)")
+    _after_status_change(sitting, private_key, as_of)
+
+
+def _after_status_change(sitting: str, private_key: object, as_of: str | None) -> None:
+    if private_key is not None:
+        _publish(sitting, private_key, as_of)
+    else:
+        out.print(
+            "the verification page and `certificates verify` show it now; the published list "
+            f"changes when the organiser signs it: examflow certificates status-list {sitting} "
+            "--key ORGANISER_KEY"
+        )
+
+
 @certificates_app.command("verify")
 def verify(file: Path) -> None:
     """Check both proofs and the content of an e-certificate (JSON); exit 1 saying what fails."""
@@ -94,11 +232,20 @@ def verify(file: Path) -> None:
     except (OSError, ValueError) as exc:
         fail(f"{file}: not a readable JSON credential ({exc})")
     with session_scope() as session:
-        keys = trusted_keys(session)
+        keys = verification_keys(session)
+        revoked = revocation_of(session, document) if isinstance(document, dict) else None
+        revoked_text = (
+            f"REVOKED {timestamp(revoked.revoked_at)}: {revoked.reason}" if revoked else ""
+        )
     report = verify_credential(document, keys)
     if not report.ok:
         for problem in report.problems:
             out.print(f"FAIL: {problem}")
+        raise typer.Exit(1)
+    if revoked_text:
+        out.print(
+            f"{revoked_text} ({document.get('id')}, signed by {' and '.join(report.signed_by)})"
+        )
         raise typer.Exit(1)
     out.print(f"OK: {document.get('id')} signed by " + " and ".join(report.signed_by))
 
