@@ -886,3 +886,23 @@ def accept_signature(
     )
     session.flush()
     return True
+
+
+def masked_ids(session: Session, sitting_code: str, tickets: list[str]) -> dict[str, str]:
+    """Ticket number -> masked ID number of the candidate, for showing what a school signs."""
+    from models.resident_id import mask_resident_id
+
+    rows = session.exec(
+        select(Score.ticket_number, Registration.id_number)
+        .join(Registration, col(Registration.id) == col(Score.registration_id))
+        .where(Score.sitting_code == sitting_code, col(Score.ticket_number).in_(tickets))
+    ).all()
+    return {ticket: mask_resident_id(id_number) for ticket, id_number in rows}
+
+
+def batch_signers(session: Session, sitting: Sitting, batch: CertificateBatch) -> set[str]:
+    """The parties whose stored signatures are valid over ``batch`` as it is now."""
+    check = check_batch_signatures(
+        batch, _signatures(session, sitting.code, batch.school_code), trusted_keys(session)
+    )
+    return set(check.valid)

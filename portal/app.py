@@ -16,7 +16,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from examflow.settings import Settings, get_settings
 from portal.auth import NotSignedIn
 from portal.context import Portal, portal_of
-from portal.routes import materials, registration, results, signin, sites, sitting, verify
+from portal.routes import (
+    certificates,
+    materials,
+    registration,
+    results,
+    signin,
+    sites,
+    sitting,
+    verify,
+)
 
 log = logging.getLogger("portal.access")
 
@@ -44,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sites.router)
     app.include_router(results.router)
     app.include_router(verify.router)
+    app.include_router(certificates.router)
 
     @app.middleware("http")
     async def access_log(

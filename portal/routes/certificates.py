@@ -1,0 +1,234 @@
+"""A school's certificates page: its signing key, made in its browser, and its batch signature.
+
+The private key is made by the browser's WebCrypto (Ed25519, non-extractable) and kept in
+its IndexedDB (static/sign.js); only the public key comes here, as a pending key that ops
+approve (`examflow keys approve`) after confirming the fingerprint this page shows. Signing:
+the page shows the batch in words and its root; the browser asks for the statement, signs
+exactly the bytes it is sent, and posts the signature, which is stored only once it verifies
+against the school's approved key over the batch as it is now (models.certificates).
+"""
+
+import base64
+from typing import Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import JSONResponse, Response
+
+from models.certificates import (
+    CertificateError,
+    KeyStatus,
+    SigningRefused,
+    accept_signature,
+    batch_signers,
+    build_batches,
+    enrol_key,
+    keys_of,
+    masked_ids,
+    signing_statement,
+)
+from models.credentials.keys import ORGANISER, fingerprint
+from models.credentials.statement import batch_root
+from models.domain import StageCode
+from models.portal_access import record_action
+from portal.auth import SignedIn, check_csrf, client_address, own_school, signed_in
+from portal.context import portal_of
+from portal.events import emit_school_acted
+from portal.routes.sitting import sitting_or_404
+
+router = APIRouter()
+
+KEY_STATUS_ZH = {
+    KeyStatus.approved: "已审核，可以签署",
+    KeyStatus.pending: "待审核",
+    KeyStatus.revoked: "已吊销",
+}
+REFUSALS_ZH = {
+    "before_publicity": "公示期结束后才能签署。",
+    "no_batch": "本校在该考次没有合格考生，无需签署。",
+    "unknown_key": "本浏览器中的签名密钥不属于本校，请重新生成签名密钥。",
+    "pending_key": "本浏览器的签名密钥尚待审核：请把页面上的密钥指纹告知考务人员，"
+    "审核通过后再签署。",
+    "revoked_key": "本浏览器的签名密钥已被吊销，请重新生成签名密钥并等待审核。",
+    "stale_root": "证书批次已变更（例如复核更改了成绩），原内容不能再签署："
+    "请刷新页面，核对后重新签署。",
+    "bad_signature": "签名核验未通过，未保存。请刷新页面后重试。",
+    "bad_time": "签署内容已过期，请刷新页面后重试。",
+}
+MAX_FIELD = 256
+
+
+def _base(school: str, sitting: str) -> str:
+    return f"/schools/{school}/sittings/{sitting}/certificates"
+
+
+@router.get("/schools/{school_code}/sittings/{sitting_code}/certificates")
+def certificates_page(
+    request: Request, school_code: str, sitting_code: str, user: SignedIn = Depends(signed_in)
+) -> Response:
+    own_school(user, school_code)
+    portal = portal_of(request)
+    as_of = portal.now()
+    with portal.db() as session:
+        sitting = sitting_or_404(session, sitting_code)
+        publicity = sitting.spec.window(StageCode.publicity)
+        after_publicity = publicity.has_closed(as_of)
+        keys = [
+            {
+                "key_id": k.key_id,
+                "fingerprint": fingerprint(k.public_key_b64),
+                "status": KEY_STATUS_ZH[KeyStatus(k.status)],
+                "enrolled": k.created_at,
+            }
+            for k in keys_of(session, school_code)
+        ]
+        batch = build_batches(session, sitting).get(school_code) if after_publicity else None
+        rows: list[dict[str, Any]] = []
+        root, signers = "", set()
+        if batch is not None:
+            masked = masked_ids(session, sitting.code, [e.ticket_number for e in batch.entries])
+            rows = [
+                {
+                    "name": e.name,
+                    "ticket": e.ticket_number,
+                    "level": e.level.value,
+                    "score": e.score,
+                    "masked_id": masked.get(e.ticket_number, ""),
+                    "number": e.certificate_number,
+                }
+                for e in batch.entries
+            ]
+            root = batch_root(batch)[1].hex()
+            signers = batch_signers(session, sitting, batch)
+    return portal.page(
+        request,
+        "certificates.html",
+        sitting=sitting,
+        school_code=school_code,
+        keys=keys,
+        after_publicity=after_publicity,
+        publicity_closes=publicity.closes_at,
+        rows=rows,
+        root=root,
+        school_signed=school_code in signers,
+        organiser_signed=ORGANISER in signers,
+        base=_base(school_code, sitting.code),
+    )
+
+
+@router.post("/schools/{school_code}/sittings/{sitting_code}/certificates/keys")
+def enrol(
+    request: Request,
+    school_code: str,
+    sitting_code: str,
+    public_key: str = Form("", max_length=MAX_FIELD),
+    csrf: str = Form(""),
+    user: SignedIn = Depends(signed_in),
+) -> Response:
+    """A public key made in the school's browser: registered pending, answered with its id
+    and fingerprint (for the school to read to ops)."""
+    own_school(user, school_code)
+    check_csrf(csrf, user.csrf)
+    portal = portal_of(request)
+    as_of = portal.now()
+    with portal.db() as session:
+        sitting = sitting_or_404(session, sitting_code)
+        try:
+            kid = enrol_key(session, school_code, public_key.strip(), as_of)
+        except (CertificateError, ValueError) as exc:
+            return JSONResponse({"ok": False, "message": f"公钥无效：{exc}"}, status_code=422)
+        record_action(
+            session,
+            sitting_code=sitting.code,
+            school_code=school_code,
+            contact=user.contact,
+            action="key_enrolled",
+            as_of=as_of,
+            client=client_address(request),
+            detail=kid,
+        )
+    return JSONResponse(
+        {
+            "ok": True,
+            "key_id": kid,
+            "fingerprint": fingerprint(public_key.strip()),
+            "message": "签名密钥已生成，待考务人员审核。请把密钥指纹告知考务人员。",
+        }
+    )
+
+
+def _refused(exc: SigningRefused) -> JSONResponse:
+    return JSONResponse(
+        {"ok": False, "code": exc.code, "message": REFUSALS_ZH.get(exc.code, str(exc))},
+        status_code=409,
+    )
+
+
+@router.get("/schools/{school_code}/sittings/{sitting_code}/certificates/statement")
+def statement(
+    request: Request,
+    school_code: str,
+    sitting_code: str,
+    key_id: str = "",
+    user: SignedIn = Depends(signed_in),
+) -> Response:
+    """The exact bytes to sign with ``key_id`` now, and what they are made of."""
+    own_school(user, school_code)
+    portal = portal_of(request)
+    with portal.db() as session:
+        sitting = sitting_or_404(session, sitting_code)
+        try:
+            made = signing_statement(session, sitting, school_code, key_id, portal.now())
+        except SigningRefused as exc:
+            return _refused(exc)
+    return JSONResponse(
+        {
+            "ok": True,
+            "key_id": key_id,
+            "created": made.proof_config["created"],
+            "digest": made.digest,
+            "statement": made.statement,
+            "proof_config": made.proof_config,
+            "message_b64": base64.b64encode(made.message).decode("ascii"),
+        },
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.post("/schools/{school_code}/sittings/{sitting_code}/certificates/signature")
+def signature(
+    request: Request,
+    school_code: str,
+    sitting_code: str,
+    key_id: str = Form("", max_length=MAX_FIELD),
+    created: str = Form("", max_length=MAX_FIELD),
+    digest: str = Form("", max_length=MAX_FIELD),
+    signature_b64: str = Form("", alias="signature", max_length=MAX_FIELD),
+    csrf: str = Form(""),
+    user: SignedIn = Depends(signed_in),
+) -> Response:
+    own_school(user, school_code)
+    check_csrf(csrf, user.csrf)
+    portal = portal_of(request)
+    as_of = portal.now()
+    with portal.db() as session:
+        sitting = sitting_or_404(session, sitting_code)
+        try:
+            new = accept_signature(
+                session, sitting, school_code, key_id, created, digest, signature_b64, as_of
+            )
+        except SigningRefused as exc:
+            return _refused(exc)
+        if new:
+            record_action(
+                session,
+                sitting_code=sitting.code,
+                school_code=school_code,
+                contact=user.contact,
+                action="batch_signed",
+                as_of=as_of,
+                client=client_address(request),
+                detail=digest[:16],
+            )
+    if new:
+        emit_school_acted(sitting.code, StageCode.certificates.value, "batch_signed", school_code)
+    return JSONResponse({"ok": True, "message": "已签署。双方签署后，证书将在下次签发时生成。"})
