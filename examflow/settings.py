@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     portal_host: str = "127.0.0.1"
     portal_port: int = 8090
     portal_as_of: str | None = None  # a fixed clock for a rehearsal (ISO; Asia/Shanghai)
+    # a Stalled stage is re-run by an event at most once per this many seconds
+    rerun_debounce_seconds: int = 300
 
     def resolved_database_url(self) -> str:
         if self.database_url:
