@@ -7,7 +7,10 @@ makes and keeps the key."""
 import base64
 import json
 import re
+import shutil
+import subprocess
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,7 @@ from models.sittings import get_sitting
 from notifications.sink import MailSink
 from portal.app import create_app
 from tests.cli import run
+from tests.conftest import missing_system_tool
 from tests.test_certificates import AFTER, issue_now, missing_now, new_key
 from tests.test_portal_security import ask_for_link, csrf_of, mailed_tokens, sign_in
 
@@ -232,3 +236,153 @@ def test_a_browser_signature_is_plain_ed25519_over_the_documented_bytes(
     assert base64.b64decode(made["message_b64"]) == expected
     assert hashlib.sha256(rfc8785.dumps(statement)).hexdigest() == made["digest"]
     assert json.loads(json.dumps(statement)) == statement
+
+
+SIGN_IN_BROWSER = re.compile(r"https?://\S+/login\?t=[A-Za-z0-9_\-]+")
+HOLD_STATEMENT = """async (school) => {
+  const db = await new Promise((ok, ko) => {
+    const r = indexedDB.open("examflow-signing-keys", 1); r.onsuccess = () => ok(r.result);
+    r.onerror = () => ko(r.error); });
+  const entry = await new Promise((ok) => {
+    const r = db.transaction("keys").objectStore("keys").get(school);
+    r.onsuccess = () => ok(r.result); });
+  const base = document.getElementById("signing").dataset.base;
+  const made = await (await fetch(base + "/statement?key_id=" + entry.keyId)).json();
+  const bytes = Uint8Array.from(atob(made.message_b64), (c) => c.charCodeAt(0));
+  const signature = await crypto.subtle.sign({name: "Ed25519"}, entry.privateKey, bytes);
+  return {key_id: entry.keyId, created: made.created, digest: made.digest,
+          signature: btoa(String.fromCharCode(...new Uint8Array(signature)))};
+}"""
+POST_HELD = """async (held) => {
+  const section = document.getElementById("signing");
+  const body = new URLSearchParams(held); body.append("csrf", section.dataset.csrf);
+  const answer = await fetch(section.dataset.base + "/signature", {method: "POST", body});
+  return [answer.status, await answer.json()];
+}"""
+
+
+@pytest.mark.ui
+def test_in_chromium_a_school_enrols_signs_and_anyone_verifies_its_certificate(
+    register_loaded: Path,
+    scored: dict[str, str],
+    mail_sink: MailSink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        missing_system_tool("Debian's chromium is not installed")
+    try:
+        from playwright.sync_api import Page, expect, sync_playwright
+        from pyzbar.pyzbar import decode
+    except ImportError as exc:
+        missing_system_tool(f"needs playwright and pyzbar (libzbar0): {exc}")
+    from PIL import Image
+
+    from portal.server import portal_server
+    from tests.test_portal_browser import free_port, mail_arrived
+
+    port = free_port()
+    public = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("EXAMFLOW_PUBLIC_URL", public)
+    settings = Settings(portal_as_of=AFTER, public_url=public)
+
+    def sign_in_as_p3(page: Page) -> None:
+        before = len(mail_arrived(mail_sink.mail_dir, timeout=0))
+        page.goto(public + "/")
+        page.get_by_label("学校代码").fill("P3")
+        page.get_by_label("邮箱").fill("a@p3.edu.cn")
+        page.get_by_role("button", name="发送登录链接").click()
+        page.get_by_role("status").wait_for()
+        for _ in range(150):
+            messages = mail_arrived(mail_sink.mail_dir)
+            if len(messages) > before:
+                break
+            page.wait_for_timeout(100)
+        from tests.mailbox import text_of
+
+        link = SIGN_IN_BROWSER.search(text_of(messages[-1]))
+        assert link is not None
+        page.goto(link.group(0))
+        page.get_by_role("button", name="登录").click()
+        page.goto(public + BASE)
+
+    status_of = "#sign-status"
+    with portal_server(settings, port), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            first = browser.new_context().new_page()
+            sign_in_as_p3(first)
+            expect(first.locator("#browser-key")).to_contain_text("还没有本校的签名密钥")
+            first.get_by_role("button", name="生成签名密钥").click()
+            expect(first.locator(status_of)).to_contain_text("待考务人员审核")
+            kid = KEY_ID.search(first.locator(status_of).inner_text())
+            assert kid is not None
+            first.get_by_role("button", name="签署").click()
+            expect(first.locator(status_of)).to_contain_text("尚待审核")
+            assert run("keys", "approve", kid.group(0)).exit_code == 0
+            first.get_by_role("button", name="签署").click()
+            expect(first.locator(status_of)).to_contain_text("已签署")
+
+            organiser = new_key(register_loaded, "organiser")
+            signed = run(
+                *("sign", "2024-1", "--party", "organiser"),
+                *("--key", str(organiser), "--as-of", AFTER),
+            )
+            assert signed.exit_code == 0
+            assert issue_now() == (1, 0)
+            out = register_loaded / "certs"
+            assert run("certificates", "export", "2024-1", "-o", str(out)).exit_code == 0
+            number = f"WD{scored['甲1']}"
+            checked = run("certificates", "verify", str(out / f"{number}.json"))
+            assert checked.exit_code == 0 and "signed by organiser and P3" in checked.stdout
+
+            # a second browser profile of the same school: its own key, pending, cannot sign
+            second = browser.new_context().new_page()
+            sign_in_as_p3(second)
+            expect(second.locator("#browser-key")).to_contain_text("还没有本校的签名密钥")
+            second.get_by_role("button", name="生成签名密钥").click()
+            expect(second.locator(status_of)).to_contain_text("待考务人员审核")
+            other = KEY_ID.search(second.locator(status_of).inner_text())
+            assert other is not None and other.group(0) != kid.group(0)
+            second.get_by_role("button", name="签署").click()
+            expect(second.locator(status_of)).to_contain_text("尚待审核")
+
+            # school A (P3) cannot reach school B's (P1) batch
+            other_school = first.request.get(public + "/schools/P1/sittings/2024-1/certificates")
+            assert other_school.status == 404
+
+            # a signature made over a root that a review has since replaced
+            held = first.evaluate(HOLD_STATEMENT, "P3")
+            review = write_csv(register_loaded / "review.csv", ["准考证号"], [[scored["甲1"]]])
+            filed = run("review", "file", "2024-1", "P3", str(review), "--as-of", "2024-05-30")
+            assert filed.exit_code == 0
+            with ThreadPoolExecutor(1) as other_thread:  # it mails: asyncio off Playwright's loop
+                resolve = ("review", "resolve", "1", "--score", "95", "--as-of", AFTER)
+                assert other_thread.submit(run, *resolve).result().exit_code == 0
+            status, answer = first.evaluate(POST_HELD, held)
+            assert status == 409 and answer["code"] == "stale_root"
+
+            # anyone's phone: the QR code of the PDF, read by zbar, opens the page
+            pdf = out / f"{number}.pdf"
+
+            subprocess.run(
+                ["pdftoppm", "-r", "150", "-png", str(pdf), str(out / "page")], check=True
+            )
+            [code] = decode(Image.open(next(out.glob("page-*.png"))))
+            assert code.data.decode() == f"{public}/verify/{number}"
+            visitor = browser.new_context().new_page()
+            visitor.goto(code.data.decode())
+            expect(visitor.get_by_role("status")).to_contain_text("查验结果：有效")
+            expect(visitor.get_by_role("table", name="证书信息")).to_contain_text("甲1")
+            revoked = run(
+                *("certificates", "revoke", number, "--reason", "测试撤销"),
+                *("--as-of", "2024-06-02T09:00"),
+            )
+            assert revoked.exit_code == 0
+            visitor.reload()
+            expect(visitor.get_by_role("alert")).to_contain_text("查验结果：已撤销")
+            expect(visitor.get_by_role("alert")).to_contain_text("测试撤销")
+            visitor.goto(public + "/verify/WD404")
+            expect(visitor.get_by_role("alert")).to_contain_text("无此证书")
+        finally:
+            browser.close()
