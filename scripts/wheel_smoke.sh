@@ -5,6 +5,7 @@
 # Everything listens on 127.0.0.1; PREFECT_HOME and EXAMFLOW_HOME live in the temp directory.
 #
 #   scripts/wheel_smoke.sh [--keep]     (--keep leaves the temp directory for a look)
+#   WHEEL_SMOKE_REF=HEAD scripts/wheel_smoke.sh   (build a commit instead of the files on disk)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 python=${PYTHON:-python3}
@@ -12,13 +13,13 @@ work=$(mktemp -d /tmp/examflow-wheel.XXXXXX)
 up_pid=""
 cleanup() {
   if [ -n "$up_pid" ] && kill -0 "$up_pid" 2>/dev/null; then
-    kill -INT -- "-$up_pid" 2>/dev/null || true
+    kill -INT "$up_pid" 2>/dev/null || true
     for _ in $(seq 60); do kill -0 "$up_pid" 2>/dev/null || break; sleep 1; done
     kill -KILL -- "-$up_pid" 2>/dev/null || true
   fi
   # anything still running from this temp venv (a server in its own session) is ours: end it
   for proc in /proc/[0-9]*; do
-    if tr '\0' ' ' <"$proc/cmdline" 2>/dev/null | grep -qF "$work/venv/"; then
+    if (tr '\0' ' ' <"$proc/cmdline") 2>/dev/null | grep -qF "$work/venv/"; then
       echo "stopping leftover ${proc#/proc/}: $(tr '\0' ' ' <"$proc/cmdline")" >&2
       kill -KILL "${proc#/proc/}" 2>/dev/null || true
     fi
@@ -31,8 +32,12 @@ step() { echo "== wheel: $*"; }
 
 step "build from the tracked files (the checkout gets no build/)"
 mkdir -p "$work/src" "$work/dist" "$work/run"
-(cd "$repo" && git ls-files -z --cached --others --exclude-standard |
-  tar --null -T - --ignore-failed-read -cf -) | tar -xf - -C "$work/src"
+if [ -n "${WHEEL_SMOKE_REF:-}" ]; then   # a commit, e.g. HEAD: not the files on disk
+  git -C "$repo" archive "$WHEEL_SMOKE_REF" | tar -xf - -C "$work/src"
+else
+  (cd "$repo" && git ls-files -z --cached --others --exclude-standard |
+    tar --null -T - --ignore-failed-read -cf -) | tar -xf - -C "$work/src"
+fi
 "$python" -m venv "$work/venv"
 bin=$work/venv/bin
 "$bin/python" -m pip install -q --upgrade pip
@@ -62,9 +67,15 @@ step "examflow calendar check (the shipped calendar)"
 grep -q "2024-1" calendar.out || { cat calendar.out; echo "no sitting 2024-1 shown" >&2; exit 1; }
 
 step "examflow up (Prefect on 127.0.0.1:$prefect_port, SMTP :$smtp_port)"
-setsid "$bin/examflow" up --port "$prefect_port" --smtp-port "$smtp_port" \
-  --materials-port "$materials_port" >up.log 2>&1 </dev/null &
+# Its own process group (job control), and SIGINT back to its default: a background job of a
+# script inherits SIGINT ignored, and Python then never raises KeyboardInterrupt on Ctrl-C.
+set -m
+"$bin/python" -c 'import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+os.execv(sys.argv[1], sys.argv[1:])' "$bin/examflow" up --port "$prefect_port" \
+  --smtp-port "$smtp_port" --materials-port "$materials_port" >up.log 2>&1 </dev/null &
 up_pid=$!
+set +m
 for _ in $(seq 180); do
   grep -q "serving deployments" up.log && break
   kill -0 "$up_pid" 2>/dev/null || { cat up.log; echo "examflow up exited" >&2; exit 1; }
@@ -84,13 +95,15 @@ grep -q "checkpoint runs" demo.out || { cat demo.out demo.err; exit 1; }
 "$bin/python" -c '
 import sys
 from rich.cells import cell_len
-wide = [line for line in open(sys.argv[1], encoding="utf-8").read().splitlines() if cell_len(line) > 80]
+lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
+# a link is printed whole, so that it can be clicked: the rest must fit 80 columns
+wide = [line for line in lines if cell_len(line) > 80 and "://" not in line]
 print(*(f"over 80 columns: {line}" for line in wide), sep="\n") if wide else None
 sys.exit(bool(wide))' demo.out
 [ -n "$(ls -A var/mail 2>/dev/null)" ] || { echo "the demo sent no mail" >&2; exit 1; }
 
 step "stop examflow up (Ctrl-C)"
-kill -INT -- "-$up_pid"
+kill -INT "$up_pid"   # to examflow up alone: it stops serving, then its own servers
 for _ in $(seq 60); do kill -0 "$up_pid" 2>/dev/null || break; sleep 1; done
 if kill -0 "$up_pid" 2>/dev/null; then cat up.log; echo "examflow up did not stop" >&2; exit 1; fi
 wait "$up_pid" || true
