@@ -21,6 +21,11 @@ class Settings(BaseSettings):
 
     home: Path = Path("var")
     database_url: str | None = None
+    # the rendered materials (PDFs by content hash); in production a directory every portal
+    # worker and every Dask worker shares (default <home>/materials/store)
+    materials_dir: Path | None = None
+    # an existing Dask scheduler (tcp://host:8786) that renders materials; none: a local cluster
+    dask_address: str | None = None
 
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8025
@@ -48,6 +53,10 @@ class Settings(BaseSettings):
     @property
     def mail_dir(self) -> Path:
         return self.home / "mail"
+
+    @property
+    def materials_store(self) -> Path:
+        return self.materials_dir or self.home / "materials" / "store"
 
 
 def link_secret() -> bytes:

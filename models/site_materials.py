@@ -17,11 +17,20 @@ from models.sittings import Sitting
 
 def site_materials(session: Session, sitting: Sitting, site_code: str) -> SiteMaterials:
     """Rooms in name order, each level's slot in time order, candidates by seat."""
+    return sitting_materials(session, sitting, [site_code])[site_code]
+
+
+def sitting_materials(
+    session: Session, sitting: Sitting, site_codes: list[str]
+) -> dict[str, SiteMaterials]:
+    """site_materials for many sites at once, in one query (a sitting has 1,500 sites)."""
     spec = sitting.spec
     names = dict(session.exec(select(School.code, School.name)).all())
-    capacity = {room.name: room.seats for room in rooms_by_site(session).get(site_code, [])}
-    rows = session.execute(
+    all_rooms = rooms_by_site(session)
+    wanted = set(site_codes)
+    query = (
         sa_select(
+            col(SeatAssignment.site_code),
             col(SeatAssignment.room),
             col(SeatAssignment.seat),
             col(SeatAssignment.level),
@@ -31,17 +40,17 @@ def site_materials(session: Session, sitting: Sitting, site_code: str) -> SiteMa
             col(Registration.school_code),
         )
         .join(Registration, col(Registration.id) == col(SeatAssignment.registration_id))
-        .where(
-            col(SeatAssignment.sitting_code) == sitting.code,
-            col(SeatAssignment.site_code) == site_code,
-            col(SeatAssignment.seat) > 0,
-        )
-    ).all()
-    slots: dict[tuple[str, str], list[TicketLine]] = {}
-    for room, seat, level, number, name, id_number, school in rows:
+        .where(col(SeatAssignment.sitting_code) == sitting.code, col(SeatAssignment.seat) > 0)
+    )
+    if len(wanted) == 1:
+        query = query.where(col(SeatAssignment.site_code) == site_codes[0])
+    by_site: dict[str, dict[tuple[str, str], list[TicketLine]]] = {code: {} for code in site_codes}
+    for site, room, seat, level, number, name, id_number, school in session.execute(query).all():
+        if site not in wanted:
+            continue
         slot = spec.slot(Level(level))
         starts = datetime.combine(spec.exam_day, slot.starts, SHANGHAI)
-        slots.setdefault((room, level), []).append(
+        by_site[site].setdefault((room, level), []).append(
             TicketLine(
                 ticket_number=number,
                 name=name,
@@ -54,26 +63,30 @@ def site_materials(session: Session, sitting: Sitting, site_code: str) -> SiteMa
                 ends=datetime.combine(spec.exam_day, slot.ends, SHANGHAI),
             )
         )
-    rooms = [
-        RoomSlot(
-            room=room,
-            level=level,
-            starts=lines[0].starts,
-            ends=lines[0].ends,
-            seats=capacity.get(room, max(line.seat for line in lines)),
-            candidates=sorted(lines, key=lambda line: line.seat),
+    result = {}
+    for site_code, slots in by_site.items():
+        capacity = {room.name: room.seats for room in all_rooms.get(site_code, [])}
+        rooms = [
+            RoomSlot(
+                room=room,
+                level=level,
+                starts=lines[0].starts,
+                ends=lines[0].ends,
+                seats=capacity.get(room, max(line.seat for line in lines)),
+                candidates=sorted(lines, key=lambda line: line.seat),
+            )
+            for (room, level), lines in sorted(
+                slots.items(), key=lambda item: (item[0][0], item[1][0].starts)
+            )
+        ]
+        result[site_code] = SiteMaterials(
+            sitting_code=sitting.code,
+            sitting_name=sitting.name,
+            certificate=sitting.certificate,
+            exam_day=spec.exam_day,
+            site_code=site_code,
+            site_name=names.get(site_code, site_code),
+            rules=EXAM_RULES,
+            rooms=rooms,
         )
-        for (room, level), lines in sorted(
-            slots.items(), key=lambda item: (item[0][0], item[1][0].starts)
-        )
-    ]
-    return SiteMaterials(
-        sitting_code=sitting.code,
-        sitting_name=sitting.name,
-        certificate=sitting.certificate,
-        exam_day=spec.exam_day,
-        site_code=site_code,
-        site_name=names.get(site_code, site_code),
-        rules=EXAM_RULES,
-        rooms=rooms,
-    )
+    return result

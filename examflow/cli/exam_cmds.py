@@ -85,15 +85,33 @@ def materials(
     output: Path | None = typer.Option(
         None, "-o", "--output", help="Folder (default var/materials/SITTING)."
     ),
+    workers: int | None = typer.Option(
+        None,
+        help="Dask worker processes rendering the sites (default: one per core; "
+        "EXAMFLOW_DASK_ADDRESS: that cluster's). 1: render here, without Dask.",
+    ),
 ) -> None:
     """Write each site's admission tickets, desk labels, door signs and sign-in sheets (PDF).
 
-    Writing them here does not mark them downloaded: a site's own download through the link
-    in its mail does (or `examflow mark`).
+    Sites whose PDFs are in the materials store for their current data are copied from it;
+    the others are rendered first (on a Dask cluster when there are several), with a
+    progress bar. Writing them here does not mark them downloaded: a site's own download
+    through the link in its mail does (or `examflow mark`).
     """
-    from examflow.materials_server import write_materials
+    import shutil
+    from functools import partial
+
+    from rich.progress import Progress
+
     from examflow.settings import get_settings
     from models.stages import active_sites
+    from notifications.documents.materials import (
+        MATERIAL_KINDS,
+        RENDERERS,
+        material_path,
+        site_digest,
+    )
+    from tasks.materials import materials_store, render_into, sites_materials, stale_sites
 
     try:
         with session_scope() as session:
@@ -102,10 +120,38 @@ def materials(
     except UnknownSittingError as exc:
         fail(str(exc))
     folder = output or get_settings().home / "materials" / sitting
-    written = write_materials(sitting, sites, folder)
-    for code, files in written.items():
-        out.print(f"{code}: " + ", ".join(p.name for p in files.values()))
-    out.print(f"{len(written)} site(s) → {folder}")
+    store = materials_store()
+    stale = stale_sites(sitting, sites, store)
+    if stale:
+        with Progress(console=out, transient=not out.is_terminal) as progress:
+            bar = progress.add_task(f"rendering {len(stale)} site(s)", total=len(stale))
+            if len(stale) > 1 and workers != 1:
+                from examflow.prefect_env import prepare_prefect_env
+
+                prepare_prefect_env()
+                from flows.materials_render import ON_SITE_DONE, render_ahead
+
+                token = ON_SITE_DONE.set(lambda done: progress.advance(bar))
+                try:
+                    render_ahead(sitting, [m.site_code for m in stale], workers)
+                finally:
+                    ON_SITE_DONE.reset(token)
+            else:
+                for m in stale:
+                    render_into(store, m)
+                    progress.advance(bar)
+    folder.mkdir(parents=True, exist_ok=True)
+    for m in sites_materials(sitting, sites):
+        digest = site_digest(m)
+        names = []
+        for kind in MATERIAL_KINDS:
+            # (rendered above; if removed from the store since, rendered again here)
+            stored = store.ensure(digest, kind, partial(RENDERERS[kind], m))
+            target = material_path(m, folder, kind)
+            shutil.copyfile(stored.path, target)
+            names.append(target.name)
+        out.print(f"{m.site_code}: " + ", ".join(names))
+    out.print(f"{len(sites)} site(s) → {folder}")
 
 
 @materials_app.command("serve")

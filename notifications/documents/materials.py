@@ -9,11 +9,16 @@ The data arrives with ID numbers already masked (models.materials_data): nothing
 a full ID number.
 """
 
+import functools
+import hashlib
 import re
 from collections.abc import Callable
+from importlib.metadata import version
 from pathlib import Path
 
 from models.materials_data import SiteMaterials
+from models.materials_key import materials_digest
+from notifications.documents.fonts import find_cjk_font
 from notifications.documents.sign_in import sign_in_sheets_pdf
 from notifications.documents.signage import desk_labels_pdf, door_signs_pdf
 from notifications.documents.tickets import admission_tickets_pdf
@@ -26,6 +31,25 @@ RENDERERS: dict[str, Callable[[SiteMaterials], bytes]] = {
     "door_signs": door_signs_pdf,
     "sign_in_sheets": sign_in_sheets_pdf,
 }
+
+
+@functools.cache
+def renderer_version() -> str:
+    """What else decides the bytes besides the data: this package's source, the libraries that
+    write the PDF and the font file. Any change to them re-renders every site once."""
+    digest = hashlib.sha256()
+    for source in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    for package in ("reportlab", "rl-accel", "segno"):
+        digest.update(f"{package}=={version(package)}".encode())
+    font = find_cjk_font()
+    digest.update(f"{font}:{font.stat().st_size}".encode())
+    return digest.hexdigest()[:16]
+
+
+def site_digest(m: SiteMaterials) -> str:
+    """The key a site's four PDFs are stored under (models.materials_key)."""
+    return materials_digest(m, renderer_version())
 
 
 def material_path(m: SiteMaterials, out_dir: Path, kind: str) -> Path:
@@ -51,10 +75,13 @@ def _safe(code: str) -> str:
 
 __all__ = [
     "MATERIAL_KINDS",
+    "RENDERERS",
     "admission_tickets_pdf",
     "desk_labels_pdf",
     "door_signs_pdf",
     "material_path",
+    "renderer_version",
     "sign_in_sheets_pdf",
+    "site_digest",
     "write_site_materials",
 ]

@@ -1,0 +1,96 @@
+"""Sites' materials rendered into the content-addressed store (adapters.materials_store).
+
+A site's four PDFs are stored under the hash of what goes into them (models.materials_key):
+`stale_sites` finds the sites whose current data has no stored PDFs yet, the task
+`render_site_materials` renders one site's missing PDFs (on whichever worker runs it), and
+`stored_site_pdf` gives a download its file, rendering it (once) only if it is missing.
+"""
+
+from functools import partial
+from pathlib import Path
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from pydantic import BaseModel
+
+from adapters.materials_store import MaterialsStore, StoredPdf
+from examflow.db import session_scope
+from examflow.settings import get_settings
+from models.materials_data import SiteMaterials
+from models.site_materials import site_materials, sitting_materials
+from models.sittings import get_sitting
+from models.stages import active_sites
+from notifications.documents.materials import MATERIAL_KINDS, RENDERERS, site_digest
+
+
+class RenderedSite(BaseModel):
+    """What one site's rendering did: the key its PDFs are under and which it rendered."""
+
+    site: str
+    digest: str
+    rendered: list[str]
+    pages: int = 0
+
+
+def materials_store(root: Path | None = None) -> MaterialsStore:
+    return MaterialsStore(root or get_settings().materials_store)
+
+
+def sites_materials(sitting: str, sites: list[str] | None = None) -> list[SiteMaterials]:
+    """Every active site's materials (or the named sites'), in site order."""
+    with session_scope() as session:
+        row = get_sitting(session, sitting)
+        codes = sites if sites is not None else active_sites(session, sitting)
+        found = sitting_materials(session, row, codes)
+    return [found[code] for code in codes]
+
+
+def is_stored(store: MaterialsStore, materials: SiteMaterials) -> bool:
+    digest = site_digest(materials)
+    return all(store.get(digest, kind) is not None for kind in MATERIAL_KINDS)
+
+
+def stale_sites(
+    sitting: str, sites: list[str] | None = None, store: MaterialsStore | None = None
+) -> list[SiteMaterials]:
+    """The sites whose current materials are not all stored (new, or their data changed)."""
+    store = store or materials_store()
+    return [m for m in sites_materials(sitting, sites) if not is_stored(store, m)]
+
+
+def render_into(store: MaterialsStore, materials: SiteMaterials) -> RenderedSite:
+    """Render and store whichever of the site's four PDFs are missing."""
+    digest = site_digest(materials)
+    rendered = []
+    for kind in MATERIAL_KINDS:
+        stored = store.ensure(digest, kind, partial(RENDERERS[kind], materials))
+        if stored.rendered:
+            rendered.append(kind)
+    return RenderedSite(site=materials.site_code, digest=digest, rendered=rendered)
+
+
+def render_site(materials: SiteMaterials, store_root: str) -> RenderedSite:
+    """One site's four PDFs into the shared store (a Dask worker's process renders them)."""
+    return render_into(MaterialsStore(Path(store_root)), materials)
+
+
+# The task wraps a module-level function, so that a Dask worker unpickles it by reference
+# (importing this module) rather than receiving the function's code and globals by value.
+render_site_materials = task(
+    name="render-site-materials",
+    task_run_name="render {materials.site_code}",
+    cache_policy=NO_CACHE,
+    persist_result=False,
+    retries=1,
+)(render_site)
+
+
+def stored_site_pdf(
+    sitting: str, site: str, kind: str, store: MaterialsStore | None = None
+) -> StoredPdf:
+    """The site's current PDF of `kind` from the store; rendered here only if missing (and
+    then once, however many ask at the same time). Raises UnknownSittingError."""
+    store = store or materials_store()
+    with session_scope() as session:
+        materials = site_materials(session, get_sitting(session, sitting), site)
+    return store.ensure(site_digest(materials), kind, partial(RENDERERS[kind], materials))

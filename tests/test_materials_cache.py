@@ -1,0 +1,137 @@
+"""Materials rendered ahead into a content-addressed store, on a Dask cluster through Prefect:
+what goes into a site's PDFs decides its key; a changed site gets new files, an unchanged
+site is not rendered again."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from examflow.synthetic import write_csv
+from models.materials_data import SiteMaterials
+from models.materials_key import materials_digest
+from tests.cli import run
+from tests.helpers import OPEN, new_id, reg_file
+from tests.test_materials_pdf import make_site
+
+LAYOUT = [("机房101", "中级", 3), ("机房101", "初级", 2)]
+KINDS = ["door_signs", "labels", "sign_in_sheets", "tickets"]
+
+
+def test_same_materials_same_digest_and_the_renderer_version_is_part_of_it() -> None:
+    site = make_site(LAYOUT)
+    again = SiteMaterials.model_validate_json(site.model_dump_json())
+    assert materials_digest(site, "r1") == materials_digest(again, "r1")
+    assert materials_digest(site, "r1") != materials_digest(site, "r2")
+
+
+def _changed(site: SiteMaterials, **room_changes: object) -> SiteMaterials:
+    rooms = [site.rooms[0].model_copy(update=room_changes), *site.rooms[1:]]
+    return site.model_copy(update={"rooms": rooms})
+
+
+def test_a_moved_seat_a_changed_room_or_a_late_candidate_changes_the_digest() -> None:
+    site = make_site(LAYOUT)
+    first = site.rooms[0].candidates
+    moved = [first[0].model_copy(update={"seat": 9}), *first[1:]]
+    late = [*first, first[0].model_copy(update={"ticket_number": "T999", "seat": 4})]
+    variants = {
+        "seat moved": _changed(site, candidates=moved),
+        "room renamed": _changed(site, room="机房109"),
+        "room capacity": _changed(site, seats=31),
+        "late registration": _changed(site, candidates=late),
+        "site renamed": site.model_copy(update={"site_name": "新名字"}),
+    }
+    digests = {name: materials_digest(m, "r1") for name, m in variants.items()}
+    assert materials_digest(site, "r1") not in digests.values()
+    assert len(set(digests.values())) == len(variants)
+
+
+# The runner path: a real Prefect server, a 2-worker local Dask cluster, SQLite database
+
+
+@pytest.fixture
+def two_sites(register_loaded: Path, needs_cjk_font: None, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """2024-1 arranged: P3 with 3 candidates in rooms 301/302, P1 with 2."""
+    monkeypatch.delenv("EXAMFLOW_DASK_ADDRESS", raising=False)
+    monkeypatch.delenv("EXAMFLOW_MATERIALS_DIR", raising=False)
+    rooms = write_csv(
+        register_loaded / "rooms.csv",
+        ["考点代码", "考场", "座位数"],
+        [["P3", "301", "2"], ["P3", "302", "2"]],
+    )
+    assert run("rooms", "import", str(rooms)).exit_code == 0
+    rows = [["P3", f"甲{i}", new_id(), "初级", ""] for i in range(3)]
+    rows += [["P1", f"乙{i}", new_id(), "中级", ""] for i in range(2)]
+    registered = run("register", "2024-1", str(reg_file(register_loaded, rows)), "--as-of", OPEN)
+    assert registered.exit_code == 0, registered.output
+    assert run("arrange", "2024-1", "--as-of", "2024-05-06T23:00").exit_code == 0
+    return register_loaded
+
+
+@contextmanager
+def sites_done() -> Iterator[list[str]]:
+    from flows.materials_render import ON_SITE_DONE
+
+    done: list[str] = []
+    token = ON_SITE_DONE.set(lambda site: done.append(site.site))
+    try:
+        yield done
+    finally:
+        ON_SITE_DONE.reset(token)
+
+
+def stored_files(home: Path) -> list[str]:
+    return sorted(p.stem.split("-", 1)[1] for p in (home / "materials" / "store").rglob("*.pdf"))
+
+
+@pytest.mark.prefect
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_server")
+def test_a_changed_arrangement_rerenders_exactly_the_sites_it_touched_on_a_dask_cluster(
+    two_sites: Path, home: Path
+) -> None:
+    from flows.materials_render import render_ahead
+
+    with sites_done() as done:
+        first = render_ahead("2024-1", workers=2)
+    assert (first.sites, first.files) == (2, 8)
+    assert sorted(done) == ["P1", "P3"]
+    assert stored_files(home) == sorted(KINDS * 2)
+
+    with sites_done() as done:  # nothing changed: nothing rendered, no cluster started
+        again = render_ahead("2024-1", workers=2)
+    assert (again.sites, again.files, done) == (0, 0, [])
+
+    # P3's room 302 is renamed 303 and re-arranged; P1 is untouched
+    rooms = write_csv(
+        two_sites / "rooms2.csv",
+        ["考点代码", "考场", "座位数"],
+        [["P3", "301", "2"], ["P3", "303", "2"]],
+    )
+    assert run("rooms", "import", str(rooms)).exit_code == 0
+    assert run("arrange", "2024-1", "--as-of", "2024-05-07T23:00").exit_code == 0
+    with sites_done() as done:
+        changed = render_ahead("2024-1", workers=2)
+    assert done == ["P3"]
+    assert (changed.sites, changed.files) == (1, 4)
+    assert stored_files(home) == sorted(KINDS * 3)  # P3's old files stay, never served
+
+
+def test_a_site_stored_already_is_not_stale_and_a_new_candidate_makes_it_stale(
+    two_sites: Path, home: Path
+) -> None:
+    from tasks.materials import materials_store, render_into, sites_materials, stale_sites
+
+    store = materials_store()
+    assert [m.site_code for m in stale_sites("2024-1")] == ["P1", "P3"]
+    for materials in sites_materials("2024-1", ["P1"]):
+        assert render_into(store, materials).rendered == [
+            "tickets",
+            "labels",
+            "door_signs",
+            "sign_in_sheets",
+        ]
+        assert render_into(store, materials).rendered == []  # stored: not rendered again
+    assert [m.site_code for m in stale_sites("2024-1")] == ["P3"]
