@@ -6,6 +6,7 @@ stored only as its SHA-256; a session likewise. Everything takes ``as_of``: no c
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -90,6 +91,17 @@ def new_token() -> str:
 def portal_signin_url(base_url: str, token: str) -> str:
     """The link a school follows to sign in (GET shows 登录; only the POST signs in)."""
     return f"{base_url.rstrip('/')}/login?{urlencode({'t': token})}"
+
+
+# A sign-in link's token in a message body (portal_signin_url's shape), and what a delivered
+# message keeps in its place: the outbox holds no usable token once the mail went out.
+_SIGNIN_TOKEN = re.compile(r"(/login\?t=)[A-Za-z0-9_\-]+")
+LINK_SENT = "（链接已发送，此处不再保存）"
+
+
+def without_signin_tokens(body: str) -> str:
+    """``body`` with the token of every sign-in link in it replaced by ``LINK_SENT``."""
+    return _SIGNIN_TOKEN.sub(lambda m: m.group(1) + LINK_SENT, body)
 
 
 def token_hash(token: str) -> str:

@@ -53,7 +53,8 @@ from aiosmtplib import (
     SMTPServerDisconnected,
     SMTPTimeoutError,
 )
-from sqlalchemy import Connection, Engine, Row, select
+from sqlalchemy import Connection, Engine, Row, select, update
+from sqlmodel import col
 
 from examflow.db import engine_for
 from examflow.settings import Settings
@@ -66,6 +67,7 @@ from models.outbox import (
     note_still_pending,
     record_attempt,
 )
+from models.portal_access import without_signin_tokens
 from notifications.mime import MailContent, envelope_recipients, envelope_sender, mime_bytes
 
 logger = logging.getLogger(__name__)
@@ -302,6 +304,22 @@ def _committed(
     return work
 
 
+def _mark_sent_blanked(
+    conn: Connection, row: Row[Any], *, sent_at: datetime, note: str | None
+) -> None:
+    """mark_sent, and in the same transaction the message's sign-in links blanked: once the
+    mail went out (it is never sent again) the outbox keeps no usable token (tokens are
+    stored hashed). One rule for the requested sign-in mail and scheduled mail alike."""
+    mark_sent(conn, row.id, sent_at=sent_at, note=note)
+    text, html = without_signin_tokens(row.text_body), without_signin_tokens(row.html_body)
+    if (text, html) != (row.text_body, row.html_body):
+        conn.execute(
+            update(OutboxMessage)
+            .where(col(OutboxMessage.id) == row.id)
+            .values(text_body=text, html_body=html)
+        )
+
+
 class _Delivery:
     def __init__(self, db: _DatabaseThread, config: SmtpConfig) -> None:
         self.db = db
@@ -333,13 +351,14 @@ class _Delivery:
 
         return await self.db.run(read)
 
-    async def _sent(self, row_id: int, refused: dict[str, SMTPResponse]) -> None:
+    async def _sent(self, row: Row[Any], refused: dict[str, SMTPResponse]) -> None:
+        row_id: int = row.id
         note = None
         if refused:  # accepted for some recipients: it went out
             codes = ", ".join(str(response.code) for response in refused.values())
             note = f"accepted, but some recipients refused ({codes})"
             self.report.partial.append((row_id, note))
-        await self.db.run(_committed(mark_sent, row_id, sent_at=datetime.now(UTC), note=note))
+        await self.db.run(_committed(_mark_sent_blanked, row, sent_at=datetime.now(UTC), note=note))
         self.report.sent += 1
         self.gave_up_in_a_row = 0
 
@@ -424,7 +443,7 @@ class _Delivery:
                         self.report.errors.append((row_id, error))
                         return
             else:
-                await self._sent(row_id, refused)
+                await self._sent(row, refused)
                 return
         self.report.errors.append(
             (row_id, f"still pending after {c.max_attempts} attempts: {error}")

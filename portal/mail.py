@@ -1,17 +1,17 @@
 """The sign-in mail: queued in the outbox like every message, delivered after the answer.
 
 The link's token is in the message body only until the server has accepted the message:
-then it is blanked in the outbox row (the row is ``sent`` and never re-sent).
+then the sender blanks it in the outbox row as it marks the row ``sent`` (never re-sent), as
+it does for every message (notifications/sender.py, models.portal_access.without_signin_tokens).
 """
 
 import logging
 from datetime import datetime
 
-from sqlalchemy import update
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from models.domain import SHANGHAI
-from models.outbox import MessageDraft, OutboxMessage, OutboxStatus, message_domain, queue_messages
+from models.outbox import MessageDraft, message_domain, queue_messages
 from models.portal_access import portal_signin_url
 from models.schools import School
 from notifications.rendering import render_message
@@ -20,7 +20,6 @@ from portal.context import Portal
 from tasks.smtp import smtp_config
 
 log = logging.getLogger("portal.mail")
-REDACTED = "（链接已发送，此处不再保存）"
 
 
 def signin_url(base_url: str, token: str) -> str:
@@ -58,22 +57,10 @@ def queue_signin_mail(
     )
 
 
-def deliver_signin_mail(portal: Portal, ids: list[int], token: str) -> None:
-    """Deliver now (after the page was answered); blank the token once the mail went out."""
+def deliver_signin_mail(portal: Portal, ids: list[int]) -> None:
+    """Deliver now (after the page was answered); the sender blanks the link's token in the
+    outbox row as it marks the row sent."""
     try:
         deliver_sync(portal.database_url, ids, smtp_config())
     except Exception as exc:  # the outbox keeps it pending; the school can ask again
         log.warning("sign-in mail not delivered: %s", type(exc).__name__)
-    with portal.db() as session:
-        for row_id in ids:
-            row = session.get(OutboxMessage, row_id)
-            if row is None or row.status != OutboxStatus.sent:
-                continue
-            session.connection().execute(
-                update(OutboxMessage)
-                .where(col(OutboxMessage.id) == row_id)
-                .values(
-                    text_body=row.text_body.replace(token, REDACTED),
-                    html_body=row.html_body.replace(token, REDACTED),
-                )
-            )

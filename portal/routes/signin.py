@@ -74,7 +74,7 @@ def request_link(
             ids = queue_signin_mail(
                 portal, session, school, address, token, link.id, as_of, minutes
             )
-            background.add_task(deliver_signin_mail, portal, ids, token)
+            background.add_task(deliver_signin_mail, portal, ids)
     if not allowed:
         return portal.page(request, "too_many.html", status_code=429)
     return portal.page(request, "start.html", school_code=code, address=address, sent=True)
