@@ -5,7 +5,7 @@ served them). Either way the download records the site's ``*_downloaded`` fact."
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request
 from fastapi.responses import Response
 
-from examflow.materials_server import render_for_site
+from examflow.materials_server import serve_cached_pdf, stored_pdf_for_site
 from examflow.settings import link_secret
 from models.domain import StageCode
 from models.facts import record_fact
@@ -20,18 +20,17 @@ from portal.routes.sitting import sitting_or_404
 router = APIRouter()
 
 
-def _pdf(portal: Portal, sitting: str, site: str, kind: str, source: str) -> Response:
+def _pdf(
+    request: Request, portal: Portal, sitting: str, site: str, kind: str, source: str
+) -> Response:
+    """The stored file (rendered ahead by the materials stage), streamed with its ETag."""
     try:
-        body = render_for_site(sitting, site, kind)
+        stored = stored_pdf_for_site(sitting, site, kind)
     except UnknownSittingError:
         raise HTTPException(status_code=404) from None
     with portal.db() as session:
         record_fact(session, sitting, site, KIND_FACTS[kind], portal.now(), source=source)
-    return Response(
-        body,
-        media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{sitting}-{site}-{kind}.pdf"'},
-    )
+    return serve_cached_pdf(request.headers, stored, f"{sitting}-{site}-{kind}.pdf")
 
 
 @router.get("/materials/{sitting}/{site}/{kind}.pdf")
@@ -42,7 +41,7 @@ def signed_link_download(
         raise HTTPException(status_code=404)
     if not token_ok(link_secret(), sitting, site, token):
         raise HTTPException(status_code=403, detail="this link is not valid for this site")
-    return _pdf(portal_of(request), sitting, site, kind, "download")
+    return _pdf(request, portal_of(request), sitting, site, kind, "download")
 
 
 @router.get("/schools/{school_code}/sittings/{sitting_code}/materials/{kind}.pdf")
@@ -63,7 +62,7 @@ def site_download(
         window = sitting_or_404(session, sitting_code).spec.window(StageCode.materials)
     if not window.contains(as_of):
         raise HTTPException(status_code=409, detail="下载物料的时间窗口未开放")
-    response = _pdf(portal, sitting_code, user.school_code, kind, f"portal:{user.contact}")
+    response = _pdf(request, portal, sitting_code, user.school_code, kind, f"portal:{user.contact}")
     with portal.db() as session:
         record_action(
             session,
