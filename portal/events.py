@@ -1,8 +1,4 @@
-"""Prefect events for school actions: hints for automations, never a reason to fail.
-
-One path for every condition event: ``examflow.events`` (``examflow.school.acted`` on
-``examflow.sitting.<code>``, the stage as related resource with its last checkpoint state;
-codes only, no names, ID numbers or addresses; nothing without PREFECT_API_URL)."""
+"""Prefect events for school actions: hints for automations, never a reason to fail."""
 
 from examflow.events import ConditionEvent, emit_condition_changed
 
@@ -10,6 +6,15 @@ SCHOOL_ACTED = ConditionEvent.school_acted.value
 
 
 def emit_school_acted(sitting: str, stage: str, action: str, school_code: str) -> None:
+    """``examflow.school.acted`` on ``examflow.sitting.<code>``, the stage as related resource
+    (with the state its last checkpoint ended in, so that a Stalled stage is re-run: see
+    examflow.events and deployments.build); the school's code as ``examflow.party`` and the
+    action as ``examflow.what``; the sitting's overview artifact is refreshed.
+
+    School codes and action names only: no names, no ID numbers, no addresses. Best effort:
+    an unreachable Prefect is logged and ignored (the database is the truth); without
+    PREFECT_API_URL there is no server to tell, and nothing is sent.
+    """
     emit_condition_changed(
         ConditionEvent.school_acted, sitting, [stage], party=school_code, what=action
     )
