@@ -18,6 +18,7 @@ TABLE_MODULES = (
     "models.portal_access",
     "models.checkpoint_runs",
     "models.host_requests",
+    "models.go_no_go",
 )
 
 

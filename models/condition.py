@@ -45,6 +45,7 @@ class Owed(StrEnum):
     certificates_not_issued = "certificates_not_issued"  # signed, not issued yet
     nobody_registered = "nobody_registered"  # registration reminder: a pilot school
     no_host_site = "no_host_site"  # registration reminder: a pilot school without a site
+    held_site = "held_site"  # go/no-go hold: count candidates of detail site to re-seat/move
 
 
 Detail = dict[str, str | int | list[str]]
@@ -107,6 +108,10 @@ _TEXTS: dict[str, Callable[[Missing], str]] = {
     Owed.certificates_not_issued: lambda m: f"{m.count} 名合格考生尚未生成电子证书",
     Owed.nobody_registered: lambda m: "尚未为学生报名（报名截止后将无法补报名）",
     Owed.no_host_site: lambda m: "非考点院校须与邻近考点协商借考，或在截止前申报考点",
+    Owed.held_site: lambda m: (
+        f"{m.detail['site']} held (no-go): {m.count} candidate(s) to re-seat or move"
+        " to a later sitting, or record as absent"
+    ),
     **{fact.value: (lambda m: FACT_LABELS_ZH[SiteFact(m.item)]) for fact in SiteFact},
 }
 

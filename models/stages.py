@@ -22,6 +22,7 @@ from models.condition import (
 )
 from models.domain import StageCode, StageState
 from models.facts import FACT_LABELS_ZH, SiteFact, facts_by_site
+from models.go_no_go import Decision, GoNoGo, decisions_at, seated_candidates
 from models.publicity import publicity_condition
 from models.registration import Registration
 from models.schools import School
@@ -186,20 +187,68 @@ def site_facts_condition(stage: StageCode) -> ConditionRule:
 
     def condition(session: Session, sitting: Sitting, as_of: datetime) -> Condition:
         held = facts_by_site(session, sitting.code, until=_readiness_cutoff(sitting, stage, as_of))
+        # the exam's go/no-go: a decided site (go: waived; hold: does not open) needs no facts
+        decided = decisions_at(session, sitting.code, as_of) if stage is StageCode.exam else {}
         missing = [
             site_fact_item(site, stage, fact)
             for site in active_sites(session, sitting.code)
+            if site not in decided
             for fact in required
             if fact not in held.get(site, set())
         ]
         for part in ORGANISER_PARTS.get(stage, []):
             missing.extend(part(session, sitting, as_of))
+        note = ""
+        if decided:
+            missing = _go_no_go_applied(session, sitting, missing, decided)
+            note = "go/no-go: " + "; ".join(str(d) for _, d in sorted(decided.items()))
         if not sitting.spec.window(StageCode.registration).has_closed(as_of):
             # the sites concerned are not final while schools can still register
             return Condition(met=False, missing=missing, note="registration still open")
-        return Condition(met=not missing, missing=missing)
+        return Condition(met=not missing, missing=missing, note=note)
 
     return condition
+
+
+def _go_no_go_applied(
+    session: Session, sitting: Sitting, missing: list[Missing], decided: dict[str, Decision]
+) -> list[Missing]:
+    """A waived site's items carry the waiver as their detail; a held site owes no attendance:
+    instead the organiser owes its candidates without attendance (re-seated elsewhere, moved
+    to a later sitting, or recorded absent), listed by ticket number."""
+    recorded = set(
+        session.exec(
+            select(Attendance.ticket_number).where(Attendance.sitting_code == sitting.code)
+        )
+    )
+    kept: list[Missing] = []
+    for m in missing:
+        d = decided.get(m.party) if m.party_kind is PartyKind.site else None
+        if d is None:
+            kept.append(m)
+        elif d.choice is GoNoGo.go:
+            waiver = {"waiver": d.reason, "waived_by": d.decided_by}
+            kept.append(m.model_copy(update={"detail": {**m.detail, **waiver}}))
+    for site, d in sorted(decided.items()):
+        if d.choice is not GoNoGo.hold:
+            continue
+        tickets = [
+            c.ticket_number
+            for c in seated_candidates(session, sitting.code, site)
+            if c.ticket_number not in recorded
+        ]
+        if tickets:
+            kept.append(
+                Missing(
+                    party=ORGANISER,
+                    party_kind=PartyKind.organiser,
+                    stage=StageCode.exam,
+                    item=Owed.held_site,
+                    count=len(tickets),
+                    detail={"site": site, "tickets": tickets, "reason": d.reason},
+                )
+            )
+    return kept
 
 
 def site_readiness(

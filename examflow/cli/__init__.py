@@ -9,6 +9,7 @@ from examflow.cli import (
     exam_cmds,
     facts_cmds,
     fees_cmds,
+    go_no_go_cmds,
     list_cmds,
     orchestrate_cmds,
     portal_cmds,
@@ -43,6 +44,7 @@ app.command("register")(register_cmds.register)
 app.command("withdraw")(register_cmds.withdraw)
 app.command("status")(status_cmds.status)
 app.command("mark")(facts_cmds.mark)
+app.command("go-no-go")(go_no_go_cmds.go_no_go)
 app.command("run")(run_cmds.run)
 app.command("arrange")(exam_cmds.arrange)
 app.add_typer(exam_cmds.attendance_app, name="attendance")
