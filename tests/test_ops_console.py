@@ -248,3 +248,15 @@ def test_deploy_creates_the_rerun_automation_once_and_limits_each_sitting_to_one
     assert "2024-1-overview" in (sitting.description or "")
     with get_client(sync_client=True) as client:
         client.delete_automation(automation.id)  # the session's server is shared
+
+
+def test_the_record_site_fact_flow_emits_the_event_from_inside_its_run(
+    stalled_install: Path, api_url: str
+) -> None:
+    from flows.record_site_fact import record_site_fact
+
+    since = datetime.now(UTC)
+    assert record_site_fact("2024-1", "P3", SiteFact.rooms_laid_out) is True
+    (event,) = events_named(api_url, "examflow.fact.recorded", "rooms_laid_out", since, 1)
+    assert event["resource"]["examflow.party"] == "P3"
+    assert event["related"][0]["prefect.resource.id"] == "examflow.stage.2024-1.materials"
