@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     smtp_security: SmtpSecurity = SmtpSecurity.none
     smtp_connections: int = 8
     smtp_timeout: float = 30.0
+    # how long a delivery's claim on an outbox row lasts unless renewed (a dead process's
+    # claims are taken over after this)
+    outbox_lease_seconds: float = 120.0
     mail_from: str = "examflow <examflow@localhost>"
     ops_email: str = "ops@localhost"
     public_url: str = "http://127.0.0.1:8090"

@@ -8,8 +8,13 @@ Which templates are announcements is :data:`ANNOUNCEMENT_TEMPLATES`, and nowhere
 
 A row is ``pending`` until a server accepted it (``sent``) or refused it for good
 (``failed``); :func:`mark_sent`, :func:`mark_failed` and :func:`record_attempt` are those
-transitions. Queueing the same drafts again inserts nothing and returns only the rows that
-have not gone out yet, so a re-run re-delivers what did not go out and never re-sends what did.
+transitions. A delivery sends only rows it has *claimed* (:func:`claim_pending`): a lease on
+the row, an owner and an expiry, taken by one statement that skips rows another live owner
+holds (PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite: a guarded UPDATE, its writes being
+serialised), so deliveries running at once never send the same row; a lease whose owner died
+is taken over once it has expired. Lease times come in as arguments (no clock here).
+Queueing the same drafts again inserts nothing and returns only the rows that have not gone
+out yet, so a re-run re-delivers what did not go out and never re-sends what did.
 """
 
 import re
@@ -26,10 +31,12 @@ from sqlalchemy import (
     Connection,
     DateTime,
     Dialect,
+    Row,
     UniqueConstraint,
     bindparam,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -102,6 +109,8 @@ class OutboxMessage(OutboxMessageBase, table=True):
     __table_args__ = (UniqueConstraint("key", name="uq_outboxmessage_key"),)
 
     id: int | None = Field(default=None, primary_key=True)
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 ONCE = "once"
@@ -358,13 +367,19 @@ _MARK_SENT = (
         sent_at=bindparam("sent_at", type_=UTCDateTime()),
         attempts=_TABLE.c.attempts + 1,
         last_error=bindparam("note"),
+        lease_owner=None,
+        lease_expires_at=None,
     )
 )
 _MARK_FAILED = (
     update(_TABLE)
     .where(_TABLE.c.id == bindparam("row_id"))
     .values(
-        status=OutboxStatus.failed, attempts=_TABLE.c.attempts + 1, last_error=bindparam("error")
+        status=OutboxStatus.failed,
+        attempts=_TABLE.c.attempts + 1,
+        last_error=bindparam("error"),
+        lease_owner=None,
+        lease_expires_at=None,
     )
 )
 _RECORD_ATTEMPT = (
@@ -402,3 +417,99 @@ def note_still_pending(conn: Connection, row_ids: Sequence[int], error: str) -> 
     ids = list(row_ids)
     for start in range(0, len(ids), _KEYS_PER_QUERY):
         conn.execute(_NOTE_PENDING, {"ids": ids[start : start + _KEYS_PER_QUERY], "error": error})
+
+
+# --- leases: a delivery claims rows before it sends them ------------------------------------
+
+
+def _free_at(now: datetime) -> Any:
+    t = _TABLE.c
+    return or_(t.lease_owner.is_(None), t.lease_expires_at <= now)
+
+
+def claim_pending(
+    conn: Connection,
+    row_ids: Sequence[int],
+    *,
+    owner: str,
+    now: datetime,
+    until: datetime,
+    limit: int,
+    columns: Sequence[Any] = (),
+) -> list[Row[Any]]:
+    """Lease to ``owner`` until ``until`` at most ``limit`` of ``row_ids`` that are pending and
+    free (no lease, or one expired by ``now``), lowest ids first; return them (``id`` and
+    ``columns``), ascending. One statement: on PostgreSQL the rows are picked ``FOR UPDATE SKIP
+    LOCKED`` (a row another transaction is claiming is passed over, not waited for); on SQLite
+    the statement holds the write lock. Either way the lease is re-checked as the row is
+    updated, so two owners never hold the same row. The caller commits."""
+    ids = list(row_ids)[:_KEYS_PER_QUERY]
+    if not ids or limit < 1:
+        return []
+    t = _TABLE.c
+    pick = (
+        select(t.id)
+        .where(t.id.in_(ids), t.status == OutboxStatus.pending, _free_at(now))
+        .order_by(t.id)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)
+    claim = (
+        update(_TABLE)
+        .where(t.id.in_(pick.scalar_subquery()), t.status == OutboxStatus.pending, _free_at(now))
+        .values(lease_owner=owner, lease_expires_at=until)
+        .returning(t.id, *columns)
+    )
+    return sorted(conn.execute(claim).all(), key=lambda row: int(row.id))
+
+
+_RENEW = (
+    update(_TABLE)
+    .where(_TABLE.c.lease_owner == bindparam("owner"))
+    .where(_TABLE.c.status == OutboxStatus.pending)
+    .values(lease_expires_at=bindparam("until", type_=UTCDateTime()))
+)
+_RELEASE = (
+    update(_TABLE)
+    .where(_TABLE.c.lease_owner == bindparam("owner"))
+    .values(lease_owner=None, lease_expires_at=None)
+)
+
+
+def renew_leases(conn: Connection, owner: str, until: datetime) -> int:
+    """Extend every lease ``owner`` holds on a pending row to ``until``; how many."""
+    return int(conn.execute(_RENEW, {"owner": owner, "until": until}).rowcount)
+
+
+def release_leases(conn: Connection, owner: str, row_ids: Sequence[int] | None = None) -> None:
+    """Give up ``owner``'s leases (on ``row_ids`` only, if given): the rows are free again."""
+    if row_ids is None:
+        conn.execute(_RELEASE, {"owner": owner})
+        return
+    ids = list(row_ids)
+    for start in range(0, len(ids), _KEYS_PER_QUERY):
+        chunk = ids[start : start + _KEYS_PER_QUERY]
+        conn.execute(_RELEASE.where(_TABLE.c.id.in_(chunk)), {"owner": owner})
+
+
+def still_pending(
+    conn: Connection, row_ids: Sequence[int], *, owner: str, now: datetime
+) -> tuple[list[int], list[int]]:
+    """Of ``row_ids``, those still pending: (free to claim at ``now``, held by another owner's
+    live lease), each ascending."""
+    t = _TABLE.c
+    free: list[int] = []
+    held: list[int] = []
+    ids = list(row_ids)
+    for start in range(0, len(ids), _KEYS_PER_QUERY):
+        chunk = ids[start : start + _KEYS_PER_QUERY]
+        query = select(t.id, t.lease_owner, t.lease_expires_at).where(
+            t.id.in_(chunk), t.status == OutboxStatus.pending
+        )
+        for row_id, lease_owner, expires in conn.execute(query):
+            if lease_owner is None or expires is None or expires <= now:
+                free.append(row_id)
+            elif lease_owner != owner:
+                held.append(row_id)
+    return sorted(free), sorted(held)

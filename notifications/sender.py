@@ -10,6 +10,18 @@ sends its next message, so a crash re-sends at most the message in flight on eac
 connection, with its Message-ID. The database is read and written on one thread of its own,
 never on the event loop: a slow commit holds up only the worker waiting for it.
 
+**Claims.** A row is sent only by the delivery that claimed it (``models.outbox.claim_pending``:
+a lease with this call's owner id and an expiry, ``lease_seconds`` ahead, renewed every third
+of that while the call runs), a few dozen rows a claim, as the workers need them. Deliveries
+running at once (a Retry beside the scheduled run, two processes, two workers on two machines)
+therefore split the rows between them and send each once. A row whose lease another live
+delivery holds is waited for until it is sent or failed, or its lease expires (its owner
+died): then it is taken over and sent. So a delivery returns when every row it was given is
+done, whoever sent it; the crash bound above holds across processes (a row accepted by the
+server just before its owner died is sent again, with its Message-ID, once its lease has
+expired). A row given up on (still pending after ``max_attempts``) is released at once, so
+another delivery may try it; none tries a row twice in one call.
+
 What happens on an error:
 
 - **permanent** (5xx to RCPT for every recipient, or to DATA): the row is ``failed``;
@@ -28,14 +40,16 @@ Logs carry counts, row ids and error types only: no addresses, subjects or bodie
 
 import asyncio
 import logging
+import os
 import random
 import re
 import socket
 import ssl
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Self, TypeVar, cast
 
 from aiosmtplib import (
@@ -62,10 +76,14 @@ from models.outbox import (
     OutboxMessage,
     OutboxStatus,
     check_single_address,
+    claim_pending,
     mark_failed,
     mark_sent,
     note_still_pending,
     record_attempt,
+    release_leases,
+    renew_leases,
+    still_pending,
 )
 from models.portal_access import without_signin_tokens
 from notifications.mime import MailContent, envelope_recipients, envelope_sender, mime_bytes
@@ -95,12 +113,15 @@ class SmtpConfig:
     backoff_max: float = 30.0
     validate_certs: bool = True
     cert_bundle: str | None = None
+    lease_seconds: float = 120.0  # a claim on a row lasts this long unless renewed
 
     def __post_init__(self) -> None:
         if self.security not in ("none", "starttls", "tls"):
             raise ValueError(f"security must be none, starttls or tls, not {self.security!r}")
         if self.connections < 1 or self.max_attempts < 1:
             raise ValueError("connections and max_attempts must be at least 1")
+        if self.lease_seconds <= 0:
+            raise ValueError("lease_seconds must be positive")
         if self.timeout <= 0 or self.backoff_base < 0 or self.backoff_max < 0:
             raise ValueError("timeout must be positive and backoff times not negative")
         check_single_address(self.mail_from, "mail_from")
@@ -116,6 +137,7 @@ class SmtpConfig:
             mail_from=s.mail_from,
             connections=s.smtp_connections,
             timeout=s.smtp_timeout,
+            lease_seconds=s.outbox_lease_seconds,
         )
 
     def backoff(self, attempt: int) -> float:
@@ -242,7 +264,6 @@ class _Connection:
 
 _T = OutboxMessage.__table__  # type: ignore[attr-defined]
 _COLUMNS = [
-    _T.c.id,
     _T.c.to_addr,
     _T.c.cc_addr,
     _T.c.subject,
@@ -293,7 +314,7 @@ class _DatabaseThread:
 
 
 def _committed(
-    transition: Callable[..., None], *args: Any, **kwargs: Any
+    transition: Callable[..., object], *args: Any, **kwargs: Any
 ) -> Callable[[Connection], None]:
     """One outbox transition and its commit, as one unit of work for the database thread."""
 
@@ -321,14 +342,15 @@ def _mark_sent_blanked(
 
 
 class _Delivery:
-    def __init__(self, db: _DatabaseThread, config: SmtpConfig) -> None:
+    def __init__(self, db: _DatabaseThread, config: SmtpConfig, owner: str) -> None:
         self.db = db
         self.config = config
+        self.owner = owner  # this call's name on the rows it claims
         self.report = DeliveryReport()
+        self.claimed: set[int] = set()
         self.attempted: set[int] = set()
         self.stop_reason: str | None = None
         self.gave_up_in_a_row = 0
-        self.no_longer_pending = 0  # sent or failed by someone else since we listed them
         self.sender = envelope_sender(config.mail_from)
 
     # -- the database: one transition and one commit per outcome, on the database thread --
@@ -350,6 +372,46 @@ class _Delivery:
             return ids
 
         return await self.db.run(read)
+
+    def _lease(self) -> tuple[datetime, datetime]:
+        now = datetime.now(UTC)
+        return now, now + timedelta(seconds=self.config.lease_seconds)
+
+    async def claim(self, ids: Sequence[int], limit: int) -> list[Row[Any]]:
+        """Lease up to ``limit`` of ``ids`` that are free to this call, and read them."""
+        now, until = self._lease()
+
+        def work(conn: Connection) -> list[Row[Any]]:
+            rows = claim_pending(
+                conn, ids, owner=self.owner, now=now, until=until, limit=limit, columns=_COLUMNS
+            )
+            conn.commit()
+            return rows
+
+        rows = await self.db.run(work)
+        self.claimed.update(int(row.id) for row in rows)
+        return rows
+
+    async def still_pending(self, ids: Sequence[int]) -> tuple[list[int], list[int]]:
+        """Of ``ids``: (pending and free to claim, pending and held by another delivery)."""
+        now = datetime.now(UTC)
+
+        def read(conn: Connection) -> tuple[list[int], list[int]]:
+            found = still_pending(conn, ids, owner=self.owner, now=now)
+            conn.rollback()
+            return found
+
+        return await self.db.run(read)
+
+    async def renew(self) -> None:
+        """Keep this call's leases alive while it runs (every third of a lease)."""
+        while True:
+            await asyncio.sleep(self.config.lease_seconds / 3)
+            _now, until = self._lease()
+            await self.db.run(_committed(renew_leases, self.owner, until))
+
+    async def release(self, row_ids: Sequence[int] | None = None) -> None:
+        await self.db.run(_committed(release_leases, self.owner, row_ids))
 
     async def _sent(self, row: Row[Any], refused: dict[str, SMTPResponse]) -> None:
         row_id: int = row.id
@@ -378,25 +440,43 @@ class _Delivery:
 
     # -- the workers ------------------------------------------------------------------------
 
-    async def produce(self, queue: "asyncio.Queue[Row[Any] | None]", ids: list[int]) -> None:
-        for chunk in _chunks(ids):
-            if self.stop_reason is not None:
+    async def produce(
+        self, queue: "asyncio.Queue[Row[Any] | None]", ids: list[int], batch: int
+    ) -> None:
+        """Claim ``ids`` a batch at a time and queue them for the workers; then wait for
+        those another delivery holds until they are done, or free again (taken over)."""
+        poll = min(1.0, self.config.lease_seconds / 10)
+        todo = ids
+        last_held: list[int] = []
+        quiet_since = asyncio.get_running_loop().time()
+        while todo and self.stop_reason is None:
+            queued = 0
+            for chunk in _chunks(todo):
+                while self.stop_reason is None:
+                    free = [row_id for row_id in chunk if row_id not in self.claimed]
+                    rows = await self.claim(free, batch) if free else []
+                    if not rows:
+                        break
+                    queued += len(rows)
+                    for row in rows:
+                        await queue.put(row)
+            todo = [row_id for row_id in todo if row_id not in self.claimed]
+            if not todo or self.stop_reason is not None:
                 break
-
-            def read(conn: Connection, chunk: Sequence[int] = chunk) -> list[Row[Any]]:
-                query = (
-                    select(*_COLUMNS)
-                    .where(_T.c.id.in_(chunk), _T.c.status == OutboxStatus.pending)
-                    .order_by(_T.c.id)
+            free, held = await self.still_pending(todo)
+            todo = sorted(free + held)
+            if not todo:
+                break
+            now = asyncio.get_running_loop().time()
+            if held != last_held or queued:
+                last_held, quiet_since = held, now
+            elif not free and now - quiet_since > 2 * self.config.lease_seconds:
+                logger.warning(
+                    "outbox delivery: %d rows held by another delivery without progress", len(held)
                 )
-                rows = list(conn.execute(query).all())
-                conn.rollback()
-                return rows
-
-            rows = await self.db.run(read)
-            self.no_longer_pending += len(chunk) - len(rows)
-            for row in rows:
-                await queue.put(row)
+                break
+            if not queued:
+                await asyncio.sleep(poll)
 
     async def work(self, queue: "asyncio.Queue[Row[Any] | None]", connection: _Connection) -> None:
         try:
@@ -448,6 +528,7 @@ class _Delivery:
         self.report.errors.append(
             (row_id, f"still pending after {c.max_attempts} attempts: {error}")
         )
+        await self.release([row_id])  # another delivery may try it; this call will not
         self.gave_up_in_a_row += 1
         if self.gave_up_in_a_row >= c.connections:
             self._stop(
@@ -467,28 +548,43 @@ async def deliver(
     """Send the pending outbox rows ``message_ids`` (all pending rows if None).
 
     Rows that are not pending (already sent or failed) are skipped, so calling this again
-    sends nothing twice. Returns how many were sent, failed, and are still pending. The
-    database is read and written on a thread of its own, never on the event loop.
+    sends nothing twice; rows are claimed before they are sent, so neither does a delivery
+    running at the same time (see the module's docstring). Returns how many this call sent
+    and failed, and how many of the rows are still pending. The database is read and written
+    on a thread of its own, never on the event loop.
     """
     engine = await asyncio.to_thread(engine_for, database_url)
     local_hostname = await asyncio.to_thread(socket.getfqdn)
+    owner = f"{local_hostname}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
     db = _DatabaseThread(engine)
     try:
-        delivery = _Delivery(db, config)
+        delivery = _Delivery(db, config, owner)
         ids = await delivery.pending_ids(message_ids)
         if ids:
             workers = min(config.connections, len(ids))
             queue: asyncio.Queue[Row[Any] | None] = asyncio.Queue(maxsize=4 * workers)
-            async with asyncio.TaskGroup() as group:
-                for _ in range(workers):
-                    group.create_task(delivery.work(queue, _Connection(config, local_hostname)))
-                await delivery.produce(queue, ids)
-                for _ in range(workers):
-                    await queue.put(None)
+            try:
+                async with asyncio.TaskGroup() as group:
+                    renewing = group.create_task(delivery.renew())
+                    working = [
+                        group.create_task(delivery.work(queue, _Connection(config, local_hostname)))
+                        for _ in range(workers)
+                    ]
+                    await delivery.produce(queue, ids, batch=4 * workers)
+                    for _ in range(workers):
+                        await queue.put(None)
+                    await asyncio.wait(working)
+                    renewing.cancel()
+            finally:
+                await delivery.release()  # rows claimed and not done are free again
             if delivery.stop_reason is not None:
                 await delivery.mark_not_attempted(ids)
+            free, held = await delivery.still_pending(ids)
+            pending = len(free) + len(held)
+        else:
+            pending = 0
         report = delivery.report
-        report.pending = len(ids) - report.sent - report.failed - delivery.no_longer_pending
+        report.pending = pending
     finally:
         await db.close()
     logger.info(

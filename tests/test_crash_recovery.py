@@ -19,6 +19,7 @@ from tests.mailbox import received
 ROOT = Path(__file__).resolve().parents[1]
 SCHOOLS = 120
 CONNECTIONS = 8
+LEASE_S = 5
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 
@@ -52,6 +53,8 @@ def examflow_run(home: Path, port: int) -> subprocess.Popen[bytes]:
         "EXAMFLOW_HOME": str(home),
         "EXAMFLOW_SMTP_PORT": str(port),
         "EXAMFLOW_SMTP_CONNECTIONS": str(CONNECTIONS),
+        # the killed run's claims on rows it had not finished are taken over after this
+        "EXAMFLOW_OUTBOX_LEASE_SECONDS": str(LEASE_S),
         "PREFECT_API_URL": str(PREFECT_API_URL.value()),
     }
     command = [
