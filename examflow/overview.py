@@ -15,6 +15,7 @@ from datetime import datetime
 from examflow.db import session_scope
 from models.checkpoint_runs import OverviewRow, sitting_overview
 from models.domain import in_shanghai
+from models.go_no_go import decisions_at
 from models.sittings import get_sitting
 
 log = logging.getLogger("examflow.overview")
@@ -59,11 +60,20 @@ def overview_of(sitting: str, as_of: datetime) -> tuple[list[dict[str, str]], st
     with session_scope() as session:
         row = get_sitting(session, sitting)
         rows = sitting_overview(session, row, as_of)
+        decided = decisions_at(session, sitting, as_of)
     stalled = [r.stage.value for r in rows if r.state.value == "stalled"]
+    go_no_go = (
+        " Exam go/no-go: "
+        + ", ".join(f"{site} {d.choice.value}" for site, d in sorted(decided.items()))
+        + f" (artifact {sitting}-go-no-go)."
+        if decided
+        else ""
+    )
     description = (
         f"{sitting} at a glance as of {in_shanghai(as_of):{TIME}} (Asia/Shanghai): "
         + (f"stalled: {', '.join(stalled)}" if stalled else "nothing stalled")
         + f". Per stage: artifacts {sitting}-<stage>."
+        + go_no_go
     )
     return overview_table(sitting, rows), description
 

@@ -16,12 +16,15 @@ from uuid import UUID
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterKey,
     FlowRunFilter,
     FlowRunFilterName,
     FlowRunFilterState,
     FlowRunFilterStateType,
 )
 from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.sorting import ArtifactSort
 from prefect.flow_runs import resume_flow_run
 from sqlmodel import col, select
 
@@ -175,6 +178,18 @@ def test_ops_resume_the_paused_run_with_a_decision_per_site_which_is_recorded_ma
         ("P1", "go", "王运维", "prefect-ui"),
         ("P4", "hold", "王运维", "prefect-ui"),
     ]
+
+    with get_client(sync_client=True) as client:  # shown in the UI: the overview and its own
+        overview, table = (
+            client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+                sort=ArtifactSort.CREATED_DESC,
+                limit=1,
+            )[0]
+            for key in ("2024-1-overview", "2024-1-go-no-go")
+        )
+    assert "Exam go/no-go: P1 go, P4 hold (artifact 2024-1-go-no-go)." in str(overview.description)
+    assert "| P4 | 五号考点学院 | hold (暂不开考) | 机房停电 | 王运维 |" in str(table.data)
 
     mail = {m["To"]: m for m in received(mail_sink.mail_dir)}
     assert set(mail) == {"ops@organiser.example.cn", "a@p1.edu.cn", "a@p4.edu.cn"}
