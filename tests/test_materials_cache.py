@@ -135,3 +135,19 @@ def test_a_site_stored_already_is_not_stale_and_a_new_candidate_makes_it_stale(
         ]
         assert render_into(store, materials).rendered == []  # stored: not rendered again
     assert [m.site_code for m in stale_sites("2024-1")] == ["P3"]
+
+
+@pytest.mark.prefect
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_server")
+def test_the_materials_command_renders_stale_sites_on_dask_and_copies_from_the_store(
+    two_sites: Path, home: Path
+) -> None:
+    out = two_sites / "out"
+    result = run("materials", "2024-1", "-o", str(out), "--workers", "2")
+    assert result.exit_code == 0, result.output
+    assert "P1: 2024-1-P1-tickets.pdf" in result.stdout and "2 site(s)" in result.stdout
+    written = sorted(p.name for p in out.glob("*.pdf"))
+    assert written == sorted(f"2024-1-{site}-{kind}.pdf" for site in ("P1", "P3") for kind in KINDS)
+    stored = {p.read_bytes() for p in (home / "materials" / "store").rglob("*.pdf")}
+    assert {p.read_bytes() for p in out.glob("*.pdf")} == stored
