@@ -337,3 +337,25 @@ def test_go_no_go_refuses_an_inactive_site_no_reason_a_decision_after_the_start_
     result = run("go-no-go", "2024-1", *args)
     assert result.exit_code != 0 and error in result.output
     assert decisions() == []
+
+
+@pytest.mark.prefect
+def test_the_sitting_deployments_flow_pauses_in_its_exam_subflow_and_ends_with_the_decision(
+    exam_eve: Path, prefect_server: None, mail_sink: MailSink
+) -> None:
+    from flows.sitting_checkpoint import sitting_checkpoint
+    from models.domain import StageCode
+
+    def decide(run_id: UUID, schema: dict[str, Any]) -> None:
+        resume_flow_run(
+            run_id,
+            run_input={"site_P1_choice": "go", "site_P1_reason": "已核实", "decided_by": "赵"},
+        )
+
+    helper = while_paused(decide)
+    state = sitting_checkpoint(
+        "2024-1", StageCode.exam, Checkpoint.open, EXAM_OPEN, return_state=True
+    )
+    helper.join()
+    assert state.name == "Upcoming" and state.message is not None
+    assert "go/no-go: P1 go (waived by 赵), P4 undecided (not ready, no waiver)" in state.message
