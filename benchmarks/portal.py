@@ -42,9 +42,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
+import signal  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
@@ -239,11 +241,18 @@ def bare_app() -> object:
 # -- the servers ----------------------------------------------------------------------------
 
 
-def start(command: list[str], port: int, env: dict[str, str]) -> "subprocess.Popen[bytes]":
+def start(
+    command: list[str], port: int, env: dict[str, str], log: Path
+) -> "subprocess.Popen[bytes]":
     process = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT
+        command,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
+        cwd=ROOT,
+        start_new_session=True,  # its workers in its own process group, stopped with it
     )
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 240  # a loaded 2-core machine starts workers slowly
     while time.monotonic() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
@@ -252,8 +261,16 @@ def start(command: list[str], port: int, env: dict[str, str]) -> "subprocess.Pop
             if process.poll() is not None:
                 break
             time.sleep(0.1)
-    process.kill()
+    stop(process)
     raise RuntimeError(f"{command} did not start")
+
+
+def stop(process: "subprocess.Popen[bytes]") -> None:
+    """Stop a server and its workers at once: requests still queued from a saturated phase
+    would otherwise go on using the CPU the next phase measures."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=20)
 
 
 # -- the load (its own process: locust patches the standard library with gevent) ----------
@@ -366,19 +383,23 @@ def run_load(spec: dict[str, Any]) -> dict[str, Any]:
             stats[name] = {
                 "requests": entry.num_requests,
                 "failures": entry.num_failures,
-                "rps": entry.num_requests / elapsed,
+                "rps": (entry.num_requests - entry.num_failures) / elapsed,  # answered
                 "p50_ms": entry.get_response_time_percentile(0.5) or 0,
                 "p95_ms": entry.get_response_time_percentile(0.95) or 0,
+                "first_errors": sorted(
+                    {f"{e.name}: {e.error}"[:160] for e in env.stats.errors.values()}
+                )[:3],
             }
         runner.quit()
         return stats
 
     n, u, d, w = spec["readers_n"], spec["uploaders_n"], spec["seconds"], spec["warmup"]
-    return {
-        "bare": phase(spec["bare_url"], {BareReader: n}, d, w),
-        "page": phase(spec["portal_url"], {PageReader: n}, d, w),
-        "mixed": phase(spec["portal_url"], {PausingReader: n, Uploader: u}, d, w),
+    users: dict[str, dict[type[FastHttpUser], int]] = {
+        "bare": {BareReader: n},
+        "page": {PageReader: n},
+        "mixed": {PausingReader: n, Uploader: u},
     }
+    return phase(spec["url"], users[spec["phase"]], d, w)
 
 
 def report(results: dict[str, Any], args: argparse.Namespace) -> None:
@@ -397,6 +418,8 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
                 f"  p95 {r['p95_ms']:6.0f} ms  errors {r['failures']:.0f}"
                 f"  ({r['requests']:.0f} requests)"
             )
+            for error in r.get("first_errors", []):
+                print(f"      {error}")
     ratio = results["page"]["page"]["rps"] / max(results["bare"]["bare"]["rps"], 1e-9)
     page_p95 = results["mixed"]["page"]["p95_ms"]
     upload_p95 = results["mixed"].get("upload", {}).get("p95_ms", float("inf"))
@@ -465,56 +488,42 @@ def main() -> None:
             DO_NOT_TRACK="1",
             PYTHONPATH=str(ROOT),
         )
-        portal_port, bare_port = free_port(), free_port()
-        examflow = str(ROOT / ".venv" / "bin" / "examflow")
-        portal = start(
-            [
-                examflow,
-                "portal",
-                "serve",
-                "--port",
-                str(portal_port),
-                "--workers",
-                str(args.workers),
-                "--as-of",
-                AS_OF,
-            ],
-            portal_port,
-            env,
-        )
-        bare = start(
-            [
-                sys.executable,
-                __file__,
-                "--serve-bare",
-                str(bare_port),
-                "--workers",
-                str(args.workers),
-            ],
-            bare_port,
-            env,
-        )
-        try:
-            spec = {
-                **people,
-                "rows": args.rows,
-                "readers_n": args.readers,
-                "uploaders_n": args.uploaders,
-                "seconds": args.seconds,
-                "warmup": args.warmup,
-                "portal_url": f"http://127.0.0.1:{portal_port}",
-                "bare_url": f"http://127.0.0.1:{bare_port}",
-            }
-            spec_file = home / "load.json"
-            spec_file.write_text(json.dumps(spec), encoding="utf-8")
-            subprocess.run(
-                [sys.executable, __file__, "--load", str(spec_file)], env=env, check=True
+        workers = ["--workers", str(args.workers)]
+        results: dict[str, Any] = {}
+        for phase in ("bare", "page", "mixed"):
+            # each phase against a freshly started server, alone on the machine's CPUs
+            port = free_port()
+            command = (
+                [sys.executable, __file__, "--serve-bare", str(port), *workers]
+                if phase == "bare"
+                else [
+                    str(ROOT / ".venv" / "bin" / "examflow"),
+                    *("portal", "serve", "--port", str(port), "--as-of", AS_OF, *workers),
+                ]
             )
-            results = json.loads(spec_file.with_suffix(".out").read_text())
-        finally:
-            for process in (portal, bare):
-                process.terminate()
-                process.wait(timeout=20)
+            log = home / f"{phase}-server.log"
+            server = start(command, port, env, log)
+            try:
+                spec = {
+                    **people,
+                    "phase": phase,
+                    "url": f"http://127.0.0.1:{port}",
+                    "rows": args.rows,
+                    "readers_n": args.readers,
+                    "uploaders_n": args.uploaders,
+                    "seconds": args.seconds,
+                    "warmup": args.warmup,
+                }
+                spec_file = home / f"{phase}.json"
+                spec_file.write_text(json.dumps(spec), encoding="utf-8")
+                load = [sys.executable, __file__, "--load", str(spec_file)]
+                subprocess.run(load, env=env, check=True)
+                results[phase] = json.loads(spec_file.with_suffix(".out").read_text())
+            finally:
+                stop(server)
+            if any(r["failures"] for r in results[phase].values()):
+                print(f"{phase} server log (tail):", *log.read_text().splitlines()[-5:], sep="\n")
+            print(f"{phase}: {json.dumps(results[phase])}", flush=True)
     report(results, args)
 
 
