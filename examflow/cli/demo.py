@@ -235,7 +235,10 @@ def print_summary(rows: list[DemoRow]) -> None:
     for r, values in zip(rows, cells, strict=True):
         out.print(line(values, styles.get(r.state, "")), soft_wrap=False)
         if r.note:
-            out.print(Padding(Text(r.note, style="dim"), (0, 0, 0, NOTE_INDENT)), soft_wrap=False)
+            out.print(
+                Padding(Text(r.note, style="dim"), (0, 0, 0, NOTE_INDENT), expand=False),
+                soft_wrap=False,
+            )
     sent = sum(r.sent for r in rows)
     mail = settings.mail_dir.resolve()
     out.print(
