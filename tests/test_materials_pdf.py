@@ -302,3 +302,25 @@ def test_a_rendered_tickets_qr_codes_decode_to_their_ticket_numbers(
         found += sorted(code.data.decode() for code in decode(Image.open(png)))
     wanted = [[c.ticket_number for c in site.candidates][i : i + 2] for i in range(0, 8, 2)]
     assert found == [number for pair in wanted for number in sorted(pair)]
+
+
+@needs_font
+def test_another_process_renders_the_same_bytes(pdfs: dict[str, bytes], tmp_path: Path) -> None:
+    """Bytes depend on the data only: not on the process, its font registration or its QR
+    caches (a Dask worker renders what the portal would have)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from tests.test_materials_pdf import LAYOUT, make_site\n"
+        "from notifications.documents.materials import MATERIAL_KINDS, RENDERERS\n"
+        "site = make_site(LAYOUT)\n"
+        "for kind in MATERIAL_KINDS:\n"
+        "    Path(sys.argv[1], kind).write_bytes(RENDERERS[kind](site))\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-c", script, str(tmp_path)], cwd=root, check=True)
+    for kind, pdf in pdfs.items():
+        assert (tmp_path / kind).read_bytes() == pdf, kind
