@@ -453,14 +453,15 @@ def claim_pending(
         .order_by(t.id)
         .limit(limit)
     )
+    guarded = (t.status == OutboxStatus.pending, _free_at(now))
     if conn.dialect.name == "postgresql":
-        pick = pick.with_for_update(skip_locked=True)
-    claim = (
-        update(_TABLE)
-        .where(t.id.in_(pick.scalar_subquery()), t.status == OutboxStatus.pending, _free_at(now))
-        .values(lease_owner=owner, lease_expires_at=until)
-        .returning(t.id, *columns)
-    )
+        # a materialised CTE: the LIMITed pick runs once (as an IN subquery the planner may
+        # run it again per row, taking more than ``limit``)
+        picked = pick.with_for_update(skip_locked=True).cte("picked").prefix_with("MATERIALIZED")
+        claim = update(_TABLE).where(t.id == picked.c.id, *guarded)
+    else:
+        claim = update(_TABLE).where(t.id.in_(pick.scalar_subquery()), *guarded)
+    claim = claim.values(lease_owner=owner, lease_expires_at=until).returning(t.id, *columns)
     return sorted(conn.execute(claim).all(), key=lambda row: int(row.id))
 
 
