@@ -1,13 +1,31 @@
-"""Benchmark: one 300-candidate site's four material PDFs (5 rooms × 30 seats × 2 levels).
+"""Benchmark: one 300-candidate site's four material PDFs (5 rooms × 30 seats × 2 levels),
+and with --national a whole sitting rendered on the Dask runner.
 
-Prints time, pages and pages/s per kind, and the ratio to a raw baseline measured in the same
-run: a bare reportlab canvas drawing the same number of pages with one line of Helvetica each
-(no font embedding). Font registration happens once per process and is timed on its own.
-Target: < 3 s for all four PDFs.
+One site: time, pages and pages/s per kind, and the ratio to a raw baseline measured in the
+same run: a bare reportlab canvas drawing the same number of pages with one line of Helvetica
+each (no font embedding). Font registration happens once per process and is timed on its
+own. Target: < 3 s for all four PDFs.
 
     .venv/bin/python benchmarks/materials.py [--rooms 5] [--seats 30] [--out DIR]
 
 --out also writes the four PDFs there (write_site_materials), e.g. to look at them.
+
+National (issue 13's Proof): --national renders --candidates (200,000) at --sites (1,500) sites,
+all four PDFs, as the materials stage does: one Prefect task per site (tasks.materials.
+render_site_materials) on flows.materials_render.dask_task_runner (a local cluster, one
+worker process per core, or --workers). Baselines in the same run: the same sites rendered in
+one plain process (no Prefect, no Dask), and today's renderer (the commit before issue 13,
+checked out of git into a temporary folder) on the 300-candidate site. Prints wall clock,
+pages/s, pages/s per core and the ratios. Targets: the sitting < 5 min; the cluster's
+throughput >= 1.6x the single process's; the new renderer >= 2x today's pages/s.
+
+    .venv/bin/python benchmarks/materials.py --national [--candidates 200000] [--sites 1500]
+        [--workers N] [--skip-single]
+
+Downloads (bounded, local): --downloads 200 sends 200 concurrent requests for stored 150-page
+ticket PDFs to a uvicorn process on 127.0.0.1, through serve_cached_pdf (the portal's
+response) and through Starlette's FileResponse of the same files (the baseline), --rounds
+times each. Target: >= 0.7 of FileResponse's throughput.
 """
 
 import argparse
@@ -19,6 +37,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -76,6 +95,41 @@ def make_site(n_rooms: int, seats: int, seed: int = 7) -> SiteMaterials:
     )
 
 
+def make_sitting(candidates: int, sites: int, seed: int = 11) -> list[SiteMaterials]:
+    """`sites` sites sharing `candidates` unevenly (a few large, many small), rooms of 30
+    seats used in both slots; ticket numbers unique in the sitting."""
+    rng = random.Random(seed)
+    weights = [rng.lognormvariate(0, 0.6) for _ in range(sites)]
+    total = sum(weights)
+    sizes = [max(1, round(candidates * w / total)) for w in weights]
+    sizes[sizes.index(max(sizes))] += candidates - sum(sizes)
+    result = []
+    for index, size in enumerate(sizes):
+        site = make_site(max(1, -(-size // 60)), 30, seed=index)
+        left, rooms = size, []
+        for room in site.rooms:
+            if left <= 0:
+                break
+            lines = [
+                line.model_copy(
+                    update={"ticket_number": f"2024{index:04d}{line.ticket_number[-4:]}"}
+                )
+                for line in room.candidates[:left]
+            ]
+            rooms.append(room.model_copy(update={"candidates": lines}))
+            left -= len(lines)
+        result.append(site.model_copy(update={"site_code": f"S{index:04d}", "rooms": rooms}))
+    return result
+
+
+def pages_of(m: SiteMaterials) -> int:
+    """The four PDFs' pages, as the renderers lay them out (checked on samples with pypdf)."""
+    tickets = max(1, -(-len(m.candidates) // 2))
+    labels = sum(-(-len(room.candidates) // 8) for room in m.rooms) or 1
+    sheets = sum(max(1, -(-len(room.candidates) // 30)) for room in m.rooms) or 1
+    return tickets + labels + max(1, len(m.rooms)) + sheets
+
+
 def baseline(pages: int) -> bytes:
     from reportlab.pdfgen.canvas import Canvas  # type: ignore[import-untyped]
 
@@ -99,13 +153,275 @@ def timed(render: Callable[[], bytes], repeat: int) -> tuple[float, float, bytes
     return times[0], min(times), output
 
 
+TODAY = "512129e"  # the renderer before issue 13 (reportlab's QR encoder, one rect per run)
+TODAY_SCRIPT = """
+import importlib.util, json, sys, time
+sys.modules["_rl_accel"] = None  # as it ran then: rl-accel was not a dependency
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+from notifications.documents import materials as old
+spec = importlib.util.spec_from_file_location("bench", sys.argv[3])
+bench = importlib.util.module_from_spec(spec); spec.loader.exec_module(bench)
+assert old.__file__.startswith(sys.argv[1]), old.__file__
+from notifications.documents.fonts import cjk_font
+cjk_font()
+site = bench.make_site(5, 30)
+best = min(
+    bench.timed(lambda: [old.RENDERERS[k](site) for k in old.MATERIAL_KINDS], 1)[1]
+    for _ in range(3)
+)
+print(json.dumps({"seconds": best, "pages": bench.pages_of(site)}))
+"""
+
+
+def todays_renderer() -> tuple[float, int] | None:
+    """(best seconds, pages) of today's renderer on the 300-candidate site, in a subprocess
+    importing the notifications package as it was at TODAY; None without git history."""
+    import json
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", TODAY, "notifications"],
+            capture_output=True,
+        )
+        if archive.returncode:
+            return None
+        subprocess.run(["tar", "-x", "-C", folder], input=archive.stdout, check=True)
+        done = subprocess.run(
+            [sys.executable, "-c", TODAY_SCRIPT, folder, str(ROOT), __file__],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures["seconds"], figures["pages"]
+
+
+def render_sitting_flow(candidates: int, sites: int, store_root: str) -> int:
+    """The materials stage's rendering, on made-up sites: one task per site, as
+    flows.materials_render.render_materials submits them (sites generated in the flow's
+    process, not passed as flow parameters)."""
+    from prefect.futures import as_completed
+
+    from tasks.materials import render_site_materials
+
+    futures = [render_site_materials.submit(m, store_root) for m in make_sitting(candidates, sites)]
+    return sum(len(future.result().rendered) for future in as_completed(futures))
+
+
+def national(args: argparse.Namespace) -> None:
+    import os
+    import tempfile
+
+    from prefect import flow
+    from pypdf import PdfReader
+
+    from adapters.materials_store import MaterialsStore
+    from examflow.prefect_env import prepare_prefect_env
+    from notifications.documents.fonts import cjk_font
+    from notifications.documents.materials import MATERIAL_KINDS, RENDERERS, site_digest
+    from tasks.materials import render_into
+
+    prepare_prefect_env()
+    from flows.materials_render import dask_task_runner
+
+    cores = os.cpu_count() or 1
+    workers = args.workers or cores
+    cjk_font()
+    start = time.perf_counter()
+    sites = make_sitting(args.candidates, args.sites)
+    made = time.perf_counter() - start
+    pages = sum(pages_of(m) for m in sites)
+    candidates = sum(len(m.candidates) for m in sites)
+    print(
+        f"national run: {candidates} candidates at {len(sites)} sites, {pages} pages "
+        f"(4 PDFs a site); {cores} cores; data made in {made:.1f} s"
+    )
+    for m in sites[:: max(1, len(sites) // 4)][:4]:  # the page arithmetic, checked
+        counted = sum(len(PdfReader(io.BytesIO(RENDERERS[k](m))).pages) for k in MATERIAL_KINDS)
+        assert counted == pages_of(m), (m.site_code, counted, pages_of(m))
+
+    print("\none site (300 candidates, 4 PDFs): today's renderer vs the new one")
+    site = make_site(5, 30)
+    new_best = min(timed(lambda: [RENDERERS[k](site) for k in MATERIAL_KINDS], 1)[1] for _ in "abc")
+    today = todays_renderer()
+    site_pages = pages_of(site)
+    print(f"  new     {new_best:7.3f} s  {site_pages / new_best:7.1f} pages/s")
+    if today:
+        print(f"  today   {today[0]:7.3f} s  {today[1] / today[0]:7.1f} pages/s  ({TODAY})")
+        ratio = (site_pages / new_best) / (today[1] / today[0])
+        print(f"  new / today: {ratio:.2f}x (target >= 2x: {'met' if ratio >= 2 else 'MISSED'})")
+    else:
+        print("  today's renderer: no git history here, not measured")
+
+    with tempfile.TemporaryDirectory() as folder:
+        single = None
+        if not args.skip_single:
+            store = MaterialsStore(Path(folder) / "single")
+            start = time.perf_counter()
+            for m in sites:
+                render_into(store, m)
+            single = time.perf_counter() - start
+            print(f"\none plain process: {single:8.1f} s  {pages / single:7.1f} pages/s")
+        root = Path(folder) / "cluster"
+        runner: Any = dask_task_runner(workers)
+        render = flow(name="materials-national-benchmark", persist_result=False)(
+            render_sitting_flow
+        ).with_options(task_runner=runner)
+        start = time.perf_counter()
+        files = render(args.candidates, args.sites, str(root))
+        wall = time.perf_counter() - start
+        assert files == 4 * len(sites), files
+        spot = sites[len(sites) // 2]
+        assert MaterialsStore(root).get(site_digest(spot), "tickets") is not None
+        print(
+            f"Dask, {workers} workers: {wall:8.1f} s  {pages / wall:7.1f} pages/s  "
+            f"({pages / wall / workers:.1f} pages/s per core; wall clock includes starting "
+            "the cluster and making the data in the flow)"
+        )
+        if args.candidates >= 200_000 and args.sites >= 1_500:
+            print(f"  whole sitting < 5 min: {'met' if wall < 300 else 'MISSED'}")
+        else:
+            print("  whole sitting < 5 min: not judged (a smaller run than the national one)")
+        if single:
+            ratio = single / wall
+            verdict = "met" if ratio >= 1.6 else "MISSED"
+            print(
+                f"  cluster / single process throughput: {ratio:.2f}x (target >= 1.6x: {verdict})"
+            )
+
+
+def download_app(store_root: str) -> Any:
+    """/cached/<digest>: serve_cached_pdf (what the portal's route returns), /plain/<digest>:
+    Starlette's FileResponse of the same file (the baseline)."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import FileResponse, Response
+    from starlette.routing import Route
+
+    from adapters.materials_store import MaterialsStore
+    from examflow.materials_server import serve_cached_pdf
+
+    store = MaterialsStore(Path(store_root))
+
+    def cached(request: Request) -> Response:
+        stored = store.get(request.path_params["digest"], "tickets")
+        assert stored is not None
+        return serve_cached_pdf(request.headers, stored, "tickets.pdf")
+
+    def plain(request: Request) -> Response:
+        path = store.path(request.path_params["digest"], "tickets")
+        return FileResponse(path, media_type="application/pdf", filename="tickets.pdf")
+
+    return Starlette(routes=[Route("/cached/{digest}", cached), Route("/plain/{digest}", plain)])
+
+
+def downloads(concurrent: int, rounds: int) -> None:
+    """`concurrent` simultaneous downloads of stored 150-page ticket PDFs (10 sites' files),
+    from a uvicorn server in another process; bounded: `rounds` rounds per route."""
+    import asyncio
+    import socket
+    import subprocess
+    import tempfile
+
+    import httpx
+
+    from adapters.materials_store import MaterialsStore
+    from tasks.materials import render_into
+
+    with tempfile.TemporaryDirectory() as folder:
+        store = MaterialsStore(Path(folder))
+        digests = []
+        for seed in range(10):
+            digests.append(render_into(store, make_site(5, 30, seed=seed)).digest)
+        sizes = [store.get(d, "tickets").size for d in digests]  # type: ignore[union-attr]
+        size = sum(sizes) // len(sizes)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import sys, uvicorn; sys.path.insert(0, sys.argv[1]); import materials as m; "
+                "uvicorn.run(m.download_app(sys.argv[2]), host='127.0.0.1', port=int(sys.argv[3]), "
+                "log_level='warning', access_log=False)",
+                str(ROOT / "benchmarks"),
+                folder,
+                str(port),
+            ],
+            cwd=ROOT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(300):
+                try:
+                    httpx.get(f"{base}/plain/{digests[0]}", timeout=2)
+                    break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+
+            async def burst(route: str) -> float:
+                limits = httpx.Limits(max_connections=concurrent)
+                async with httpx.AsyncClient(limits=limits, timeout=120) as client:
+
+                    async def one(i: int) -> int:
+                        response = await client.get(f"{base}/{route}/{digests[i % 10]}")
+                        assert response.status_code == 200
+                        assert len(response.content) == sizes[i % 10]
+                        return len(response.content)
+
+                    start = time.perf_counter()
+                    got = await asyncio.gather(*(one(i) for i in range(concurrent)))
+                    assert sum(got) == sum(sizes[i % 10] for i in range(concurrent))
+                    return time.perf_counter() - start
+
+            best = {"cached": float("inf"), "plain": float("inf")}
+            for _ in range(rounds):
+                for route in best:
+                    best[route] = min(best[route], asyncio.run(burst(route)))
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    mib = concurrent * size / 2**20
+    print(
+        f"\n{concurrent} concurrent downloads of a {size / 1024:.0f} KiB 150-page ticket PDF, "
+        f"best of {rounds} (server: one uvicorn process):"
+    )
+    for route, seconds in best.items():
+        label = "serve_cached_pdf" if route == "cached" else "Starlette FileResponse"
+        print(
+            f"  {label:<24}{seconds:7.3f} s  {concurrent / seconds:7.1f} downloads/s  "
+            f"{mib / seconds:7.1f} MiB/s"
+        )
+    ratio = best["plain"] / best["cached"]
+    print(
+        f"  serve_cached_pdf / FileResponse throughput: {ratio:.2f} "
+        f"(target >= 0.7: {'met' if ratio >= 0.7 else 'MISSED'})"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rooms", type=int, default=5)
     parser.add_argument("--seats", type=int, default=30)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--national", action="store_true", help="the whole-sitting run")
+    parser.add_argument("--candidates", type=int, default=200_000)
+    parser.add_argument("--sites", type=int, default=1_500)
+    parser.add_argument("--workers", type=int, help="Dask workers (default: one per core)")
+    parser.add_argument("--skip-single", action="store_true", help="no one-process baseline")
+    parser.add_argument("--downloads", type=int, help="N concurrent downloads of stored PDFs")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    if args.national:
+        national(args)
+        return
+    if args.downloads:
+        downloads(args.downloads, args.rounds)
+        return
 
     from pypdf import PdfReader
 
