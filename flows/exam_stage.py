@@ -42,7 +42,10 @@ from tasks.go_no_go_tasks import (
 )
 
 DECISION_TIMEOUT = 6 * 3600
-"""How long the exam's ``open`` run (09:00 the day before) waits for ops' go/no-go: 15:00."""
+"""How long a live exam ``open`` run (09:00 the day before) waits for ops' go/no-go: 15:00."""
+REPLAY_DECISION_TIMEOUT = 0
+"""How long a run at a given ``as_of`` (a rehearsal such as ``examflow demo``, a replay) waits
+by default: nobody is there to decide, so it does not pause."""
 WATCHER_BY = "examflow (no form submitted)"  # the watcher's resume input: nothing decided
 UNDECIDED = "undecided"
 
@@ -52,7 +55,7 @@ def exam_stage(
     sitting: str,
     checkpoint: Checkpoint,
     as_of: datetime | None = None,
-    decision_timeout: int = DECISION_TIMEOUT,
+    decision_timeout: int | None = None,
 ) -> State[CheckpointResult]:
     """Exam day (正式考试).
 
@@ -63,14 +66,17 @@ def exam_stage(
     `open` (the day before) mails ops the go/no-go table, then, if a site is not ready,
     **pauses for ops' decision**: Resume shows a form with each such site, go (readiness
     waived, with a reason) or hold (the site does not open; its candidates are listed for
-    re-seating), a note and who decides. After `decision_timeout` seconds it goes on with
-    what was decided (nothing decided: no waiver) and says so. `examflow go-no-go` records
+    re-seating), a note and who decides. After `decision_timeout` seconds (default: until
+    15:00 for a scheduled run; no pause at all for a run given `as_of`, a rehearsal) it goes
+    on with what was decided (nothing decided: no waiver) and says so. `examflow go-no-go` records
     the same decisions without the UI; the run notices them and goes on.
     """
     moment = flow_moment(as_of)
     final = run_stage(StageCode.exam, sitting, checkpoint, moment)
     if checkpoint is not Checkpoint.open:
         return final
+    if decision_timeout is None:
+        decision_timeout = DECISION_TIMEOUT if as_of is None else REPLAY_DECISION_TIMEOUT
     said = go_no_go(sitting, moment, decision_timeout)
     return State(
         type=final.type,
@@ -86,6 +92,9 @@ def go_no_go(sitting: str, as_of: datetime, timeout: int) -> str:
     sites = sites_to_decide(sitting, as_of)
     if not sites:
         return "go/no-go: no site to decide on"
+    if timeout <= 0:
+        listed = ", ".join(s.code for s in sites)
+        return f"go/no-go not asked (a run at a given moment): {listed} not ready, no waiver"
     logger = get_run_logger()
     codes = [s.code for s in sites]
     logger.info("go/no-go: waiting up to %s s for ops on %s", timeout, ", ".join(codes))

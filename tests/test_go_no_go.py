@@ -94,8 +94,8 @@ def exam_items(as_of: str) -> tuple[str, list[dict[str, Any]]]:
     return exam["state"], exam["items"]
 
 
-def attendance(tmp_path: Path, present: list[str], absent: list[str] = ()) -> None:  # type: ignore[assignment]
-    rows = [[t, "出席"] for t in present] + [[t, "缺考"] for t in absent]
+def attendance(tmp_path: Path, present: list[str], absent: list[str] | None = None) -> None:
+    rows = [[t, "出席"] for t in present] + [[t, "缺考"] for t in absent or []]
     sheet = write_csv(tmp_path / "attendance.csv", ["准考证号", "出勤"], rows)
     result = run("attendance", "2024-1", str(sheet), "--as-of", "2024-05-18T19:00")
     assert result.exit_code == 0, result.output
@@ -341,10 +341,14 @@ def test_go_no_go_refuses_an_inactive_site_no_reason_a_decision_after_the_start_
 
 @pytest.mark.prefect
 def test_the_sitting_deployments_flow_pauses_in_its_exam_subflow_and_ends_with_the_decision(
-    exam_eve: Path, prefect_server: None, mail_sink: MailSink
+    exam_eve: Path, prefect_server: None, mail_sink: MailSink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from flows import exam_stage as exam_module
     from flows.sitting_checkpoint import sitting_checkpoint
     from models.domain import StageCode
+
+    # a run given as_of (this test's moment) waits as long as a live run would
+    monkeypatch.setattr(exam_module, "REPLAY_DECISION_TIMEOUT", 60)
 
     def decide(run_id: UUID, schema: dict[str, Any]) -> None:
         resume_flow_run(
@@ -359,3 +363,17 @@ def test_the_sitting_deployments_flow_pauses_in_its_exam_subflow_and_ends_with_t
     helper.join()
     assert state.name == "Upcoming" and state.message is not None
     assert "go/no-go: P1 go (waived by 赵), P4 undecided (not ready, no waiver)" in state.message
+
+
+@pytest.mark.prefect
+def test_a_rehearsal_at_a_given_moment_does_not_pause_and_says_nobody_was_asked(
+    exam_eve: Path, prefect_server: None, mail_sink: MailSink
+) -> None:
+    started = time.monotonic()
+    state = exam_stage("2024-1", Checkpoint.open, EXAM_OPEN, return_state=True)  # as the demo
+    assert time.monotonic() - started < 30
+    assert state.message is not None
+    assert "go/no-go not asked (a run at a given moment): P1, P4 not ready, no waiver" in (
+        state.message
+    )
+    assert decisions() == []
