@@ -5,6 +5,7 @@ site is not rendered again."""
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -14,6 +15,9 @@ from models.materials_key import materials_digest
 from tests.cli import run
 from tests.helpers import OPEN, new_id, reg_file
 from tests.test_materials_pdf import make_site
+
+if TYPE_CHECKING:
+    from notifications.sink import MailSink
 
 LAYOUT = [("机房101", "中级", 3), ("机房101", "初级", 2)]
 KINDS = ["door_signs", "labels", "sign_in_sheets", "tickets"]
@@ -151,3 +155,22 @@ def test_the_materials_command_renders_stale_sites_on_dask_and_copies_from_the_s
     assert written == sorted(f"2024-1-{site}-{kind}.pdf" for site in ("P1", "P3") for kind in KINDS)
     stored = {p.read_bytes() for p in (home / "materials" / "store").rglob("*.pdf")}
     assert {p.read_bytes() for p in out.glob("*.pdf")} == stored
+
+
+@pytest.mark.prefect
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_server")
+def test_the_materials_open_checkpoint_renders_every_site_before_it_mails_the_links(
+    two_sites: Path, home: Path, mail_sink: "MailSink"
+) -> None:
+    from datetime import datetime
+
+    from flows.sitting_checkpoint import sitting_checkpoint
+    from models.domain import SHANGHAI, Checkpoint, StageCode
+
+    as_of = datetime(2024, 5, 6, 9, tzinfo=SHANGHAI)
+    state = sitting_checkpoint(
+        "2024-1", StageCode.materials, Checkpoint.open, as_of, return_state=True
+    )
+    assert state.name == "Open" and state.result().sent >= 2  # P1 and P3 got their links
+    assert stored_files(home) == sorted(KINDS * 2)
