@@ -262,7 +262,8 @@ def start(
                 break
             time.sleep(0.1)
     stop(process)
-    raise RuntimeError(f"{command} did not start")
+    tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+    raise RuntimeError(f"{command} did not start:\n{tail}")
 
 
 def stop(process: "subprocess.Popen[bytes]") -> None:
@@ -502,7 +503,11 @@ def main() -> None:
                 ]
             )
             log = home / f"{phase}-server.log"
-            server = start(command, port, env, log)
+            try:
+                server = start(command, port, env, log)
+            except RuntimeError as exc:  # once more (a busy machine), saying why
+                print(exc, flush=True)
+                server = start(command, port, env, log)
             try:
                 spec = {
                     **people,
