@@ -174,3 +174,34 @@ def test_the_materials_open_checkpoint_renders_every_site_before_it_mails_the_li
     )
     assert state.name == "Open" and state.result().sent >= 2  # P1 and P3 got their links
     assert stored_files(home) == sorted(KINDS * 2)
+
+
+@pytest.mark.prefect
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_server")
+def test_an_existing_dask_cluster_at_examflow_dask_address_renders_the_sites(
+    two_sites: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from distributed import Client, LocalCluster
+
+    from flows.materials_render import _api_url, render_ahead
+
+    with LocalCluster(
+        n_workers=1,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        env={"PREFECT_API_URL": _api_url()},  # as ops configure their cluster's workers
+    ) as cluster:
+        monkeypatch.setenv("EXAMFLOW_DASK_ADDRESS", cluster.scheduler_address)
+        with Client(cluster) as client:
+            summary = render_ahead("2024-1", workers=5)  # workers: the local cluster's only
+            ran = client.run_on_scheduler(
+                lambda dask_scheduler: {
+                    name: prefix.max_exec_time > 0
+                    for name, prefix in dask_scheduler.task_prefixes.items()
+                }
+            )
+            assert ran == {"render_site": True}  # the sites' tasks ran on this cluster
+    assert (summary.sites, summary.files) == (2, 8)
+    assert stored_files(home) == sorted(KINDS * 2)
