@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     portal_as_of: str | None = None  # a fixed clock for a rehearsal (ISO; Asia/Shanghai)
     # a Stalled stage is re-run by an event at most once per this many seconds
     rerun_debounce_seconds: int = 300
+    # a flow run whose heartbeats stopped this long ago is marked Crashed (and run again); the
+    # workers set PREFECT_FLOWS_HEARTBEAT_FREQUENCY (30 s at least) well below it
+    zombie_after_seconds: int = 90
 
     def resolved_database_url(self) -> str:
         if self.database_url:

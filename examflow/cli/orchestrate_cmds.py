@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import typer
@@ -10,6 +11,7 @@ from examflow.cli.calendar_cmds import read_calendar
 from examflow.cli.console import fail, out
 from examflow.db import session_scope
 from examflow.prefect_env import prepare_prefect_env
+from examflow.settings import get_settings
 from examflow.shipped import shipped_calendars
 from models.sitting_calendar import CalendarSpec
 from models.sittings import store_calendar
@@ -61,9 +63,11 @@ def deploy(
     from prefect import deploy as prefect_deploy
 
     from deployments.build import all_deployments
-    from deployments.pool import ensure_process_pool
+    from deployments.pool import ensure_crash_recovery, ensure_process_pool
 
     asyncio.run(ensure_process_pool(work_pool))
+    zombie_after = timedelta(seconds=get_settings().zombie_after_seconds)
+    asyncio.run(ensure_crash_recovery(zombie_after))  # a run whose worker died runs again
     deployments = all_deployments(specs, tuple(remind))
     ids: list[object] = prefect_deploy(  # type: ignore[assignment]
         *deployments,
