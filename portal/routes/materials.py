@@ -4,6 +4,7 @@ served them). Either way the download records the site's ``*_downloaded`` fact."
 
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request
 from fastapi.responses import Response
+from sqlalchemy.exc import IntegrityError
 
 from examflow.materials_server import serve_cached_pdf, stored_pdf_for_site
 from examflow.settings import link_secret
@@ -28,8 +29,11 @@ def _pdf(
         stored = stored_pdf_for_site(sitting, site, kind)
     except UnknownSittingError:
         raise HTTPException(status_code=404) from None
-    with portal.db() as session:
-        record_fact(session, sitting, site, KIND_FACTS[kind], portal.now(), source=source)
+    try:
+        with portal.db() as session:
+            record_fact(session, sitting, site, KIND_FACTS[kind], portal.now(), source=source)
+    except IntegrityError:
+        pass  # a download at the same moment recorded this fact first: it holds either way
     return serve_cached_pdf(request.headers, stored, f"{sitting}-{site}-{kind}.pdf")
 
 
