@@ -1,13 +1,16 @@
 """Room arrangement: one level per room and slot, overlapping slots never share, stable tickets."""
 
+import itertools
 from datetime import datetime
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlmodel import select
 
 from examflow.db import session_scope
 from examflow.synthetic import write_csv
-from models.arrangement import SeatAssignment, arrange_site, ticket_number
+from models.arrangement import SeatAssignment, arrange_site, split_rooms, ticket_number
 from models.domain import SHANGHAI
 from models.rooms import RoomSpec
 from models.sitting_calendar import parse_calendar
@@ -202,3 +205,86 @@ def test_a_few_dozen_rooms_of_different_sizes_are_split_exactly() -> None:
     candidates = {"初级": list(range(junior)), "高级": list(range(junior, junior + senior))}
     plan = arrange_site(SPEC_3, candidates, rooms, {})
     assert plan.short == {}
+
+
+def _brute_force_split(
+    levels: list[str],
+    candidates: dict[str, list[int]],
+    rooms: list[RoomSpec],
+    previous: dict[int, tuple[str, int]],
+) -> dict[str, str]:
+    """Every way to give each room to one level, in room order with levels in the given order
+    (itertools.product's order): the first with the fewest without a seat, then most kept."""
+    best: tuple[int, int] | None = None
+    best_split: dict[str, str] = {}
+    for choice in itertools.product(levels, repeat=len(rooms)):
+        split = {room.name: level for room, level in zip(rooms, choice, strict=True)}
+        short = 0
+        for level in levels:
+            seats = sum(room.seats for room in rooms if split[room.name] == level)
+            short += max(0, len(candidates[level]) - seats)
+        kept = 0
+        for level in levels:
+            places = set()  # a seat counts once, however many of the level held it
+            for rid in candidates[level]:
+                room_name, seat = previous.get(rid, ("", 0))
+                size = {room.name: room.seats for room in rooms}.get(room_name)
+                if size is not None and split[room_name] == level and 1 <= seat <= size:
+                    places.add((room_name, seat))
+            kept += len(places)
+        if best is None or (short, -kept) < best:
+            best, best_split = (short, -kept), split
+    return best_split
+
+
+@st.composite
+def _small_sites(
+    draw: st.DrawFn, level_count: int = 2, most_rooms: int = 8
+) -> tuple[list[str], dict[str, list[int]], list[RoomSpec], dict[int, tuple[str, int]]]:
+    levels = ["高级", "初级", "中级"][:level_count]
+    sizes = draw(st.lists(st.integers(0, 9), min_size=0, max_size=most_rooms))
+    rooms = [RoomSpec(f"{i:03d}", seats) for i, seats in enumerate(sizes)]
+    total = sum(sizes)
+    candidates: dict[str, list[int]] = {}
+    rid = 0
+    for level in levels:
+        n = draw(st.integers(0, total + 3))
+        candidates[level] = list(range(rid, rid + n))
+        rid += n
+    previous: dict[int, tuple[str, int]] = {}
+    if rooms:
+        for r in range(rid):
+            if draw(st.booleans()):
+                room = draw(st.sampled_from([*rooms, RoomSpec("gone", 3)]))
+                previous[r] = (room.name, draw(st.integers(0, room.seats + 1)))
+    return levels, candidates, rooms, previous
+
+
+@settings(max_examples=400, deadline=None)
+@given(_small_sites())
+def test_the_exact_split_of_two_levels_is_the_first_best_of_every_possible_split(
+    site: tuple[list[str], dict[str, list[int]], list[RoomSpec], dict[int, tuple[str, int]]],
+) -> None:
+    levels, candidates, rooms, previous = site
+    expected = _brute_force_split(levels, candidates, rooms, previous)
+    assert split_rooms(levels, candidates, rooms, previous) == expected
+
+
+@settings(max_examples=400, deadline=None)
+@given(_small_sites())
+def test_the_exact_split_without_seats_already_given_is_the_first_best_split(
+    site: tuple[list[str], dict[str, list[int]], list[RoomSpec], dict[int, tuple[str, int]]],
+) -> None:
+    levels, candidates, rooms, _ = site
+    expected = _brute_force_split(levels, candidates, rooms, {})
+    assert split_rooms(levels, candidates, rooms, {}) == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(_small_sites(level_count=3, most_rooms=6))
+def test_the_exact_split_of_three_overlapping_levels_is_the_first_best_split(
+    site: tuple[list[str], dict[str, list[int]], list[RoomSpec], dict[int, tuple[str, int]]],
+) -> None:
+    levels, candidates, rooms, previous = site
+    expected = _brute_force_split(levels, candidates, rooms, previous)
+    assert split_rooms(levels, candidates, rooms, previous) == expected
