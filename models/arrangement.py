@@ -12,6 +12,7 @@ a number is given once and kept, however often rooms are re-arranged.
 """
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -118,13 +119,10 @@ def split_rooms(
 
     Exact: the fewest candidates without a seat, then the most seats already given kept (a
     candidate keeps a seat when its room stays with its level), then the first such split
-    in room order with levels in the given order. A dynamic programme over the rooms whose
-    state is the seats given so far to every level but the last (the last takes the rest:
-    a room left unused never helps); two levels and a few dozen rooms are a few thousand
-    states per room.
+    in room order with levels in the given order. Two levels (the usual case) split the rooms
+    as a subset sum (`_split_two`); more levels take a dynamic programme over the rooms whose
+    state is the seats given so far to every level but the last (`_split_many`).
     """
-    need = [len(candidates[lv]) for lv in levels]
-    total = sum(r.seats for r in rooms)
     index = {lv: i for i, lv in enumerate(levels)}
     kept_seats: list[list[set[int]]] = [[set() for _ in levels] for _ in rooms]
     room_index = {r.name: i for i, r in enumerate(rooms)}
@@ -135,20 +133,92 @@ def split_rooms(
             if i is not None and 1 <= seat <= rooms[i].seats:
                 kept_seats[i][index[level]].add(seat)
     kept = [[len(s) for s in per_level] for per_level in kept_seats]
-    last = len(levels) - 1
+    need = [len(candidates[lv]) for lv in levels]
+    split = _split_two if len(levels) == 2 else _split_many
+    choice = split(need, [r.seats for r in rooms], kept)
+    return {room.name: levels[c] for room, c in zip(rooms, choice, strict=True)}
 
-    def give(given: tuple[int, ...], c: int, seats: int) -> tuple[int, ...]:
-        return given if c == last else (*given[:c], given[c] + seats, *given[c + 1 :])
+
+def _split_two(need: list[int], seats: list[int], kept: list[list[int]]) -> list[int]:
+    """Rooms to level 0 or 1 (per room), as `split_rooms` orders the splits.
+
+    Level 0's share A of the seats decides who goes without one: max(0, need0 - A) +
+    max(0, need1 - (total - A)), convex in A, so the shares that seat the fewest are one
+    interval [lo, hi]. With no seat already given to keep, the shares the rooms from i on
+    can add are one bitset per i (Python int), and walking the rooms, a room goes to level 0
+    whenever a share in [lo, hi] stays reachable. Otherwise the most seats kept that the
+    rooms from i on can add, per share they give level 0, is a list per i, and a room goes
+    to level 0 whenever the best is still reachable with it there.
+    """
+    n = len(seats)
+    total = sum(seats)
+
+    def short(a: int) -> int:
+        return max(0, need[0] - a) + max(0, need[1] - (total - a))
+
+    if all(k0 == k1 for k0, k1 in kept):  # the split keeps the same seats whatever it is
+        reach = [1] * (n + 1)  # reach[i]: bit s set when rooms i.. can give level 0 s seats
+        for i in range(n - 1, -1, -1):
+            reach[i] = reach[i + 1] | (reach[i + 1] << seats[i])
+        fewest = min(short(a) for a in range(total + 1) if reach[0] >> a & 1)
+        lo, hi = _interval(short, fewest, total)
+        choice, a = [], 0
+        for i in range(n):
+            a0 = a + seats[i]  # with room i to level 0, rooms i+1.. must add lo-a0..hi-a0
+            start, stop = max(0, lo - a0), hi - a0
+            fits = stop >= start and reach[i + 1] >> start & ((1 << (stop - start + 1)) - 1)
+            choice.append(0 if fits else 1)
+            a = a0 if fits else a
+        return choice
+
+    unreachable = -(1 << 60)
+    best = [[unreachable] * (total + 1) for _ in range(n + 1)]  # best[i][s]: most kept
+    best[n][0] = 0
+    for i in range(n - 1, -1, -1):
+        after, size = best[i + 1], seats[i]
+        k0, k1 = kept[i]
+        as_one = [v + k1 for v in after] if k1 else after
+        as_zero = [unreachable] * size + [v + k0 for v in after[: total + 1 - size]]
+        best[i] = list(map(max, as_one, as_zero))
+    fewest, most = min((short(a), -v) for a, v in enumerate(best[0]) if v >= 0)
+    most = -most
+    lo, hi = _interval(short, fewest, total)
+    choice, a, got = [], 0, 0
+    for i in range(n):
+        a0, got0 = a + seats[i], got + kept[i][0]
+        start, stop = max(0, lo - a0), hi - a0
+        fits = stop >= start and max(best[i + 1][start : stop + 1]) + got0 == most
+        choice.append(0 if fits else 1)
+        a, got = (a0, got0) if fits else (a, got + kept[i][1])
+    return choice
+
+
+def _interval(short: Callable[[int], int], fewest: int, total: int) -> tuple[int, int]:
+    """The shares a in 0..total with short(a) == fewest (one interval: short is convex)."""
+    hits = [a for a in range(total + 1) if short(a) == fewest]
+    return hits[0], hits[-1]
+
+
+def _split_many(need: list[int], seats: list[int], kept: list[list[int]]) -> list[int]:
+    """Rooms to levels (per room), as `split_rooms` orders the splits, for any number of
+    levels: a dynamic programme over the rooms whose state is the seats given so far to
+    every level but the last (the last takes the rest: a room left unused never helps)."""
+    total = sum(seats)
+    levels = range(len(need))
+    last = len(need) - 1
+
+    def give(given: tuple[int, ...], c: int, size: int) -> tuple[int, ...]:
+        return given if c == last else (*given[:c], given[c] + size, *given[c + 1 :])
 
     def _score(
         after: dict[tuple[int, ...], tuple[int, int]], g: tuple[int, ...], c: int, i: int
     ) -> tuple[int, int]:
-        short, lost = after[give(g, c, rooms[i].seats)]
+        short, lost = after[give(g, c, seats[i])]
         return short, lost - kept[i][c]
 
     layers: list[set[tuple[int, ...]]] = [{(0,) * last}]  # reachable states before room i
-    for room in rooms:
-        layers.append({give(g, c, room.seats) for g in layers[-1] for c in range(len(levels))})
+    for size in seats:
+        layers.append({give(g, c, size) for g in layers[-1] for c in levels})
     # value[g] = (candidates without a seat, -seats kept) for the rooms from here on
     value = {
         g: (
@@ -159,22 +229,22 @@ def split_rooms(
         for g in layers[-1]
     }
     values = [value]
-    for i in range(len(rooms) - 1, -1, -1):
+    for i in range(len(seats) - 1, -1, -1):
         after = values[-1]
         value = {}
         for g in layers[i]:
-            value[g] = min(_score(after, g, c, i) for c in range(len(levels)))
+            value[g] = min(_score(after, g, c, i) for c in levels)
         values.append(value)
     values.reverse()
 
     given = (0,) * last
-    owner: dict[str, str] = {}
-    for i, room in enumerate(rooms):  # walk the optimum, the first choice on ties
-        choices = [_score(values[i + 1], given, c, i) for c in range(len(levels))]
-        c = choices.index(min(choices))
-        owner[room.name] = levels[c]
-        given = give(given, c, room.seats)
-    return owner
+    choice = []
+    for i in range(len(seats)):  # walk the optimum, the first choice on ties
+        scores = [_score(values[i + 1], given, c, i) for c in levels]
+        c = scores.index(min(scores))
+        choice.append(c)
+        given = give(given, c, seats[i])
+    return choice
 
 
 def _seat_level(
