@@ -53,7 +53,7 @@ from models.credentials.statement import (
 )
 from models.credentials.status_list import sign_status_list, status_list_credential
 from models.domain import Level, StageCode, in_utc
-from models.publicity import result_owner
+from models.publicity import owned_by, result_owner
 from models.registration import Registration
 from models.schools import School
 from models.scores import Score
@@ -296,10 +296,11 @@ def verification_keys(session: Session) -> dict[str, RegisteredKey]:
 
 
 def _passing(
-    session: Session, sitting_code: str
+    session: Session, sitting_code: str, party: str | None = None
 ) -> dict[str, list[tuple[int, str, str, str, str, int]]]:
-    """Per school: (registration, name, id number, ticket, level, score) of passing candidates."""
-    rows = session.execute(
+    """Per school (or ``party`` alone, if given): (registration, name, id number, ticket,
+    level, score) of passing candidates."""
+    query = (
         sa_select(
             col(Registration.id),
             col(Registration.name),
@@ -312,7 +313,10 @@ def _passing(
         )
         .join(Score, col(Score.registration_id) == col(Registration.id))
         .where(col(Score.sitting_code) == sitting_code, col(Score.passed).is_(True))
-    ).all()
+    )
+    if party is not None:
+        query = query.where(owned_by(party))
+    rows = session.execute(query).all()
     by_school: dict[str, list[tuple[int, str, str, str, str, int]]] = {}
     for rid, name, id_number, ticket, level, score, school, site in rows:
         by_school.setdefault(result_owner(school, site), []).append(
@@ -574,18 +578,21 @@ def issue(session: Session, sitting: Sitting, as_of: datetime) -> IssueReport:
     return report
 
 
-def certificates_condition(session: Session, sitting: Sitting, as_of: datetime) -> Condition:
+def certificates_condition(
+    session: Session, sitting: Sitting, as_of: datetime, party: str | None = None
+) -> Condition:
     """Every passing candidate of every school holds an e-certificate of the current batch."""
     missing: list[Missing] = []
-    issued = dict(  # ids and digests only: the credentials themselves are large
-        session.exec(
-            select(IssuedCertificate.registration_id, IssuedCertificate.batch_digest).where(
-                IssuedCertificate.sitting_code == sitting.code
-            )
-        ).all()
+    passing = _passing(session, sitting.code, party)
+    # ids and digests only: the credentials themselves are large
+    issued_query = select(IssuedCertificate.registration_id, IssuedCertificate.batch_digest).where(
+        IssuedCertificate.sitting_code == sitting.code
     )
+    if party is not None:
+        ids = [c[0] for candidates in passing.values() for c in candidates]
+        issued_query = issued_query.where(col(IssuedCertificate.registration_id).in_(ids))
+    issued = dict(session.exec(issued_query).all())
     keys = trusted_keys(session)
-    passing = _passing(session, sitting.code)
     for school, batch in build_batches(session, sitting, passing).items():
         digest = batch_digest(batch)
         lacking = sum(1 for c in passing[school] if issued.get(c[0]) != digest)

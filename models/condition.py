@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 from sqlmodel import Session
@@ -125,6 +126,33 @@ def describe(item: Missing) -> str:
     return _TEXTS[item.item](item)
 
 
+_TEXTS_ZH: dict[str, Callable[[Missing], str]] = {
+    Owed.not_a_site: lambda m: f"{m.count} 名考生报名的学校不是考点",
+    Owed.over_pilot_scale: lambda m: (
+        f"{m.detail['year']} 年报名 {m.count} 人，超过试点规模 {m.detail['pilot_scale']} 人"
+    ),
+    Owed.rooms_not_arranged: lambda m: "尚未编排考场",
+    Owed.no_seat: lambda m: (
+        f"{m.detail['site']} {m.detail['level']}：{m.count} 名考生尚未安排考场和座位"
+    ),
+    Owed.no_attendance: lambda m: f"{m.count} 名考生尚未登记出勤",
+    Owed.unscored: lambda m: f"{m.count} 名出席考生尚无成绩",
+    Owed.scores_unpublished: lambda m: "成绩尚未公示",
+    Owed.results_undelivered: lambda m: "成绩尚未发送给学校",
+    Owed.unresolved_review: lambda m: f"{m.count} 项成绩复核尚未处理",
+    Owed.held_site: lambda m: (
+        f"{m.detail['site']} 暂停开考：{m.count} 名考生须改派考场、转入以后批次或记为缺考"
+    ),
+}
+
+
+def describe_zh(item: Missing) -> str:
+    """The item in Chinese, for the portal's pages (``describe``'s wording stays that of
+    reminders, artifacts and ``status``; items it already words in Chinese read the same)."""
+    text = _TEXTS_ZH.get(item.item)
+    return text(item) if text is not None else describe(item)
+
+
 def site_fact_item(site: str, stage: StageCode, fact: SiteFact) -> Missing:
     return Missing(party=site, party_kind=PartyKind.site, stage=stage, item=fact.value)
 
@@ -138,4 +166,18 @@ class Condition:
     note: str = ""
 
 
-ConditionRule = Callable[[Session, Sitting, datetime], Condition]
+class ConditionRule(Protocol):
+    """A stage's completion condition, evaluated for the whole sitting, or, given ``party``,
+    for that one school, site (or the organiser) alone: then ``missing`` is exactly the
+    whole evaluation's items whose ``party`` is ``party``, at a cost proportional to that
+    party, and ``met`` and ``note`` speak of those items only, not of the sitting."""
+
+    def __call__(
+        self, session: Session, sitting: Sitting, as_of: datetime, party: str | None = None
+    ) -> Condition: ...
+
+
+def in_scope(party: str | None, code: str) -> bool:
+    """Whether an item owed by ``code`` belongs to an evaluation scoped to ``party``
+    (``None``: the whole sitting)."""
+    return party is None or party == code

@@ -168,12 +168,15 @@ FACTS_IMPORTER = Importer("facts", FACT_COLUMNS, _check_and_store_facts, needs_s
 
 
 def facts_by_site(
-    session: Session, sitting_code: str, until: datetime | None = None
+    session: Session, sitting_code: str, until: datetime | None = None, site: str | None = None
 ) -> dict[str, set[SiteFact]]:
-    """The facts that currently hold, per site, for a sitting (recorded by ``until``, if given)."""
+    """The facts that currently hold, per site (or for ``site`` alone), for a sitting
+    (recorded by ``until``, if given)."""
     query = select(SiteFactRecord.site_code, SiteFactRecord.fact).where(
         SiteFactRecord.sitting_code == sitting_code, col(SiteFactRecord.done).is_(True)
     )
+    if site is not None:
+        query = query.where(SiteFactRecord.site_code == site)
     if until is not None:
         query = query.where(col(SiteFactRecord.recorded_at) <= in_utc(until))
     held: dict[str, set[SiteFact]] = {}

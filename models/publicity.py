@@ -2,11 +2,12 @@
 
 from datetime import datetime
 
+from sqlalchemy import ColumnElement, and_, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from models.attendance import Attendance
-from models.condition import ORGANISER, Condition, Missing, Owed, PartyKind
+from models.condition import ORGANISER, Condition, Missing, Owed, PartyKind, in_scope
 from models.domain import StageCode
 from models.outbox import OutboxMessage, OutboxStatus
 from models.registration import Registration
@@ -20,9 +21,23 @@ def result_owner(school_code: str | None, site_code: str) -> str:
     return school_code or site_code
 
 
-def results_by_school(session: Session, sitting_code: str) -> dict[str, list[dict[str, object]]]:
-    """Each school's candidates with their results (ID numbers masked), by ticket number."""
-    rows = session.execute(
+def owned_by(party: str) -> ColumnElement[bool]:
+    """The registrations whose results ``party`` owns (``result_owner``, as a query)."""
+    return or_(
+        col(Registration.school_code) == party,
+        and_(
+            or_(col(Registration.school_code).is_(None), col(Registration.school_code) == ""),
+            col(Registration.site_code) == party,
+        ),
+    )
+
+
+def results_by_school(
+    session: Session, sitting_code: str, party: str | None = None
+) -> dict[str, list[dict[str, object]]]:
+    """Each school's candidates with their results (ID numbers masked), by ticket number
+    (of ``party``'s candidates alone, if given)."""
+    query = (
         sa_select(
             col(Score.ticket_number),
             col(Score.score),
@@ -36,7 +51,10 @@ def results_by_school(session: Session, sitting_code: str) -> dict[str, list[dic
         .join(Registration, col(Registration.id) == col(Score.registration_id))
         .where(col(Score.sitting_code) == sitting_code)
         .order_by(col(Score.ticket_number))
-    ).all()
+    )
+    if party is not None:
+        query = query.where(owned_by(party))
+    rows = session.execute(query).all()
     by_school: dict[str, list[dict[str, object]]] = {}
     for number, score, passed, name, id_number, level, school, site in rows:
         by_school.setdefault(result_owner(school, site), []).append(
@@ -57,40 +75,44 @@ def _owed(party: str, item: Owed, count: int = 1) -> Missing:
     return Missing(party=party, party_kind=kind, stage=StageCode.publicity, item=item, count=count)
 
 
-def publicity_condition(session: Session, sitting: Sitting, as_of: datetime) -> Condition:
+def publicity_condition(
+    session: Session, sitting: Sitting, as_of: datetime, party: str | None = None
+) -> Condition:
     missing: list[Missing] = []
-    present = set(
-        session.exec(
-            select(Attendance.ticket_number).where(
-                Attendance.sitting_code == sitting.code, col(Attendance.present).is_(True)
+    if in_scope(party, ORGANISER):
+        present = set(
+            session.exec(
+                select(Attendance.ticket_number).where(
+                    Attendance.sitting_code == sitting.code, col(Attendance.present).is_(True)
+                )
             )
         )
-    )
-    scored = set(
-        session.exec(select(Score.ticket_number).where(Score.sitting_code == sitting.code))
-    )
-    if present - scored:
-        missing.append(_owed(ORGANISER, Owed.unscored, len(present - scored)))
+        scored = set(
+            session.exec(select(Score.ticket_number).where(Score.sitting_code == sitting.code))
+        )
+        if present - scored:
+            missing.append(_owed(ORGANISER, Owed.unscored, len(present - scored)))
     published = session.exec(
         select(Publication).where(Publication.sitting_code == sitting.code)
     ).first()
-    if published is None:
+    if published is None and in_scope(party, ORGANISER):
         missing.append(_owed(ORGANISER, Owed.scores_unpublished))
-    told = set(
-        session.exec(
-            select(OutboxMessage.recipient_ref).where(
-                OutboxMessage.sitting_code == sitting.code,
-                OutboxMessage.stage == StageCode.publicity.value,
-                OutboxMessage.checkpoint == "open",
-                OutboxMessage.status == OutboxStatus.sent,
-            )
-        )
+    told_query = select(OutboxMessage.recipient_ref).where(
+        OutboxMessage.sitting_code == sitting.code,
+        OutboxMessage.stage == StageCode.publicity.value,
+        OutboxMessage.checkpoint == "open",
+        OutboxMessage.status == OutboxStatus.sent,
     )
-    for school in sorted(results_by_school(session, sitting.code)):
-        if published is not None and school not in told:
-            missing.append(_owed(school, Owed.results_undelivered))
+    if party is not None:
+        told_query = told_query.where(OutboxMessage.recipient_ref == party)
+    told = set(session.exec(told_query))
+    if published is not None:
+        for school in sorted(results_by_school(session, sitting.code, party)):
+            if school not in told:
+                missing.append(_owed(school, Owed.results_undelivered))
     for school, n in sorted(unresolved_reviews(session, sitting.code).items()):
-        missing.append(_owed(school, Owed.unresolved_review, n))
+        if in_scope(party, school):
+            missing.append(_owed(school, Owed.unresolved_review, n))
     closed = sitting.spec.window(StageCode.publicity).has_closed(as_of)
     return Condition(
         met=closed and not missing,

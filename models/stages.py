@@ -18,6 +18,7 @@ from models.condition import (
     Missing,
     Owed,
     PartyKind,
+    in_scope,
     site_fact_item,
 )
 from models.domain import StageCode, StageState
@@ -41,16 +42,21 @@ def derive_state(window: Window, as_of: datetime, met: bool) -> StageState:
     return StageState.open
 
 
-def registration_condition(session: Session, sitting: Sitting, as_of: datetime) -> Condition:
+def registration_condition(
+    session: Session, sitting: Sitting, as_of: datetime, party: str | None = None
+) -> Condition:
     """Frozen after the deadline; every candidate at a site; no school over its pilot scale."""
     spec = sitting.spec
     missing: list[Missing] = []
-    without_site = session.exec(
+    without_site_query = (
         select(Registration.site_code, func.count())
         .join(School, col(School.code) == col(Registration.site_code))
         .where(Registration.sitting_code == sitting.code, col(School.is_site).is_(False))
         .group_by(Registration.site_code)
-    ).all()
+    )
+    if party is not None:
+        without_site_query = without_site_query.where(Registration.site_code == party)
+    without_site = session.exec(without_site_query).all()
     for site, n in without_site:
         missing.append(
             Missing(
@@ -61,13 +67,16 @@ def registration_condition(session: Session, sitting: Sitting, as_of: datetime) 
                 count=n,
             )
         )
-    over = session.exec(
+    over_query = (
         select(School.code, School.pilot_scale, func.count())
         .join(Registration, col(Registration.school_code) == col(School.code))
         .join(Sitting, col(Sitting.code) == col(Registration.sitting_code))
         .where(Sitting.year == spec.year, col(School.is_pilot).is_(True))
         .group_by(col(School.code), col(School.pilot_scale))
-    ).all()
+    )
+    if party is not None:
+        over_query = over_query.where(School.code == party)
+    over = session.exec(over_query).all()
     for code, scale, n in over:
         if scale is not None and n > scale:
             missing.append(
@@ -85,14 +94,13 @@ def registration_condition(session: Session, sitting: Sitting, as_of: datetime) 
     return Condition(met=frozen and not missing, missing=missing, note=note)
 
 
-def active_sites(session: Session, sitting_code: str) -> list[str]:
-    """The sites concerned by a sitting: those with candidates in it, own or borrowing."""
-    rows = session.exec(
-        select(Registration.site_code)
-        .where(Registration.sitting_code == sitting_code)
-        .group_by(col(Registration.site_code))
-    )
-    return sorted(rows)
+def active_sites(session: Session, sitting_code: str, site: str | None = None) -> list[str]:
+    """The sites concerned by a sitting: those with candidates in it, own or borrowing
+    (of them, ``site`` alone, if given)."""
+    query = select(Registration.site_code).where(Registration.sitting_code == sitting_code)
+    if site is not None:
+        query = query.where(Registration.site_code == site)
+    return sorted(session.exec(query.group_by(col(Registration.site_code))))
 
 
 SITE_FACTS: dict[StageCode, tuple[SiteFact, ...]] = {
@@ -108,12 +116,17 @@ SITE_FACTS: dict[StageCode, tuple[SiteFact, ...]] = {
 }
 SITE_FACTS[StageCode.exam] = tuple(f for stage in SITE_FACTS for f in SITE_FACTS[stage])
 
-OrganiserPart = Callable[[Session, Sitting, datetime], list[Missing]]
+OrganiserPart = Callable[[Session, Sitting, datetime, str | None], list[Missing]]
+"""A stage's part besides the site facts: (session, sitting, as_of, party scope) -> items."""
 
 
-def rooms_arranged(session: Session, sitting: Sitting, as_of: datetime) -> list[Missing]:
+def rooms_arranged(
+    session: Session, sitting: Sitting, as_of: datetime, party: str | None = None
+) -> list[Missing]:
     """Every registered candidate has a room and seat: the organiser's part of training
     (examflow arrange, or the training close). Shortfalls name the site and level."""
+    if not in_scope(party, ORGANISER):
+        return []
     seated = dict(
         session.exec(
             select(SeatAssignment.registration_id, SeatAssignment.seat).where(
@@ -148,21 +161,27 @@ def _organiser(item: Owed, count: int, detail: dict[str, str] | None = None) -> 
     )
 
 
-def attendance_recorded(session: Session, sitting: Sitting, as_of: datetime) -> list[Missing]:
+def attendance_recorded(
+    session: Session, sitting: Sitting, as_of: datetime, party: str | None = None
+) -> list[Missing]:
     """Every arranged candidate is recorded present or absent (examflow attendance)."""
-    recorded = set(
-        session.exec(
-            select(Attendance.ticket_number).where(Attendance.sitting_code == sitting.code)
+    recorded = (
+        select(Attendance.id)
+        .where(
+            Attendance.sitting_code == sitting.code,
+            col(Attendance.ticket_number) == col(SeatAssignment.ticket_number),
         )
+        .exists()
     )
-    missing: Counter[str] = Counter()
-    for site, number in session.exec(
-        select(SeatAssignment.site_code, SeatAssignment.ticket_number).where(
-            SeatAssignment.sitting_code == sitting.code, col(SeatAssignment.seat) > 0
-        )
-    ):
-        if number not in recorded:
-            missing[site] += 1
+    query = (
+        select(SeatAssignment.site_code, func.count())
+        .where(SeatAssignment.sitting_code == sitting.code, col(SeatAssignment.seat) > 0)
+        .where(~recorded)
+        .group_by(col(SeatAssignment.site_code))
+    )
+    if party is not None:
+        query = query.where(SeatAssignment.site_code == party)
+    missing = dict(session.exec(query).all())
     return [
         Missing(
             party=site,
@@ -185,22 +204,25 @@ def site_facts_condition(stage: StageCode) -> ConditionRule:
     """Every active site holds the stage's facts; plus the organiser's own parts, if any."""
     required = SITE_FACTS[stage]
 
-    def condition(session: Session, sitting: Sitting, as_of: datetime) -> Condition:
-        held = facts_by_site(session, sitting.code, until=_readiness_cutoff(sitting, stage, as_of))
+    def condition(
+        session: Session, sitting: Sitting, as_of: datetime, party: str | None = None
+    ) -> Condition:
+        cutoff = _readiness_cutoff(sitting, stage, as_of)
+        held = facts_by_site(session, sitting.code, until=cutoff, site=party)
         # the exam's go/no-go: a decided site (go: waived; hold: does not open) needs no facts
         decided = decisions_at(session, sitting.code, as_of) if stage is StageCode.exam else {}
         missing = [
             site_fact_item(site, stage, fact)
-            for site in active_sites(session, sitting.code)
+            for site in active_sites(session, sitting.code, site=party)
             if site not in decided
             for fact in required
             if fact not in held.get(site, set())
         ]
         for part in ORGANISER_PARTS.get(stage, []):
-            missing.extend(part(session, sitting, as_of))
+            missing.extend(part(session, sitting, as_of, party))
         note = ""
         if decided:
-            missing = _go_no_go_applied(session, sitting, missing, decided)
+            missing = _go_no_go_applied(session, sitting, missing, decided, party)
             note = "go/no-go: " + "; ".join(str(d) for _, d in sorted(decided.items()))
         if not sitting.spec.window(StageCode.registration).has_closed(as_of):
             # the sites concerned are not final while schools can still register
@@ -211,16 +233,15 @@ def site_facts_condition(stage: StageCode) -> ConditionRule:
 
 
 def _go_no_go_applied(
-    session: Session, sitting: Sitting, missing: list[Missing], decided: dict[str, Decision]
+    session: Session,
+    sitting: Sitting,
+    missing: list[Missing],
+    decided: dict[str, Decision],
+    party: str | None = None,
 ) -> list[Missing]:
     """A waived site's items carry the waiver as their detail; a held site owes no attendance:
     instead the organiser owes its candidates without attendance (re-seated elsewhere, moved
     to a later sitting, or recorded absent), listed by ticket number."""
-    recorded = set(
-        session.exec(
-            select(Attendance.ticket_number).where(Attendance.sitting_code == sitting.code)
-        )
-    )
     kept: list[Missing] = []
     for m in missing:
         d = decided.get(m.party) if m.party_kind is PartyKind.site else None
@@ -229,6 +250,13 @@ def _go_no_go_applied(
         elif d.choice is GoNoGo.go:
             waiver = {"waiver": d.reason, "waived_by": d.decided_by}
             kept.append(m.model_copy(update={"detail": {**m.detail, **waiver}}))
+    if not in_scope(party, ORGANISER):
+        return kept
+    recorded = set(
+        session.exec(
+            select(Attendance.ticket_number).where(Attendance.sitting_code == sitting.code)
+        )
+    )
     for site, d in sorted(decided.items()):
         if d.choice is not GoNoGo.hold:
             continue
@@ -318,10 +346,11 @@ def items_for_party(
 ) -> dict[StageCode, list[Missing]]:
     """What one school or site still owes in each stage of a sitting at ``as_of``: the same
     items the flows' artifacts, reminders and ``status`` render (stages where it owes
-    nothing are left out; every stage is evaluated, whatever its window)."""
+    nothing are left out; every stage is evaluated, whatever its window), each stage's rule
+    evaluated for that party alone."""
     owed: dict[StageCode, list[Missing]] = {}
     for stage in StageCode:
-        mine = [m for m in CONDITIONS[stage](session, sitting, as_of).missing if m.party == party]
+        mine = CONDITIONS[stage](session, sitting, as_of, party).missing
         if mine:
             owed[stage] = mine
     return owed

@@ -11,7 +11,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from models.arrangement import SeatAssignment
-from models.condition import Missing
+from models.condition import Missing, describe_zh
 from models.domain import SOCIAL, STAGE_LABELS_ZH, StageCode
 from models.facts import FACT_LABELS_ZH, FactError, SiteFact, facts_by_site
 from models.host_requests import HOST_DECISION_LABELS_ZH, host_requests
@@ -65,6 +65,11 @@ class StageView:
     state_label: str
     owed: list[Missing]
     action: ActionWindow
+
+    @property
+    def owed_text(self) -> list[str]:
+        """What it owes, worded in Chinese for the page."""
+        return [describe_zh(m) for m in self.owed]
 
 
 @dataclass(frozen=True)
@@ -187,7 +192,7 @@ def results_of(session: Session, sitting_code: str, school_code: str) -> list[di
     ).first()
     if published is None:
         return []
-    return results_by_school(session, sitting_code).get(school_code, [])
+    return results_by_school(session, sitting_code, school_code).get(school_code, [])
 
 
 @dataclass(frozen=True)
