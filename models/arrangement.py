@@ -12,7 +12,6 @@ a number is given once and kept, however often rooms are re-arranged.
 """
 
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -126,7 +125,7 @@ def split_rooms(
     index = {lv: i for i, lv in enumerate(levels)}
     kept_seats: list[list[set[int]]] = [[set() for _ in levels] for _ in rooms]
     room_index = {r.name: i for i, r in enumerate(rooms)}
-    for level in levels:
+    for level in levels if previous else []:
         for rid in candidates[level]:
             name, seat = previous.get(rid, UNSEATED)
             i = room_index.get(name)
@@ -142,27 +141,23 @@ def split_rooms(
 def _split_two(need: list[int], seats: list[int], kept: list[list[int]]) -> list[int]:
     """Rooms to level 0 or 1 (per room), as `split_rooms` orders the splits.
 
-    Level 0's share A of the seats decides who goes without one: max(0, need0 - A) +
-    max(0, need1 - (total - A)), convex in A, so the shares that seat the fewest are one
-    interval [lo, hi]. With no seat already given to keep, the shares the rooms from i on
-    can add are one bitset per i (Python int), and walking the rooms, a room goes to level 0
-    whenever a share in [lo, hi] stays reachable. Otherwise the most seats kept that the
-    rooms from i on can add, per share they give level 0, is a list per i, and a room goes
-    to level 0 whenever the best is still reachable with it there.
+    The seats A that the split gives level 0 decide who goes without one, and the shares A
+    the rooms from i on can give are one bitset per i (a Python int): `_fewest_short` finds
+    the reachable shares that seat the most. With no seat already given to keep, walking the
+    rooms, a room goes to level 0 whenever such a share stays reachable with it there.
+    Otherwise the most seats kept that the rooms from i on can add, per share they give
+    level 0, is a list per i, and a room goes to level 0 whenever the most seats kept among
+    those shares stays reachable with it there.
     """
     n = len(seats)
+    reach = [1] * (n + 1)  # reach[i]: bit s set when rooms i.. can give level 0 s seats
+    for i in range(n - 1, -1, -1):
+        reach[i] = reach[i + 1] | (reach[i + 1] << seats[i])
     total = sum(seats)
-
-    def short(a: int) -> int:
-        return max(0, need[0] - a) + max(0, need[1] - (total - a))
-
-    if all(k0 == k1 for k0, k1 in kept):  # the split keeps the same seats whatever it is
-        reach = [1] * (n + 1)  # reach[i]: bit s set when rooms i.. can give level 0 s seats
-        for i in range(n - 1, -1, -1):
-            reach[i] = reach[i + 1] | (reach[i + 1] << seats[i])
-        fewest = min(short(a) for a in range(total + 1) if reach[0] >> a & 1)
-        lo, hi = _interval(short, fewest, total)
-        choice, a = [], 0
+    lo, hi = _fewest_short(need, total, reach[0])
+    choice = []
+    a = 0
+    if all(k0 == k1 for k0, k1 in kept):  # every split keeps the same seats
         for i in range(n):
             a0 = a + seats[i]  # with room i to level 0, rooms i+1.. must add lo-a0..hi-a0
             start, stop = max(0, lo - a0), hi - a0
@@ -180,10 +175,8 @@ def _split_two(need: list[int], seats: list[int], kept: list[list[int]]) -> list
         as_one = [v + k1 for v in after] if k1 else after
         as_zero = [unreachable] * size + [v + k0 for v in after[: total + 1 - size]]
         best[i] = list(map(max, as_one, as_zero))
-    fewest, most = min((short(a), -v) for a, v in enumerate(best[0]) if v >= 0)
-    most = -most
-    lo, hi = _interval(short, fewest, total)
-    choice, a, got = [], 0, 0
+    most = max(best[0][lo : hi + 1])
+    got = 0
     for i in range(n):
         a0, got0 = a + seats[i], got + kept[i][0]
         start, stop = max(0, lo - a0), hi - a0
@@ -193,10 +186,29 @@ def _split_two(need: list[int], seats: list[int], kept: list[list[int]]) -> list
     return choice
 
 
-def _interval(short: Callable[[int], int], fewest: int, total: int) -> tuple[int, int]:
-    """The shares a in 0..total with short(a) == fewest (one interval: short is convex)."""
-    hits = [a for a in range(total + 1) if short(a) == fewest]
-    return hits[0], hits[-1]
+def _fewest_short(need: list[int], total: int, reachable: int) -> tuple[int, int]:
+    """The interval [lo, hi] of level 0's shares whose reachable ones (bits of `reachable`)
+    leave the fewest without a seat among all reachable shares.
+
+    Without a seat with share a: max(0, need0 - a) + max(0, need1 - (total - a)), which is
+    c + max(0, p - a) + max(0, a - q) for p, q = need0 and total - need1 in order, c its value
+    on [p, q]: convex, so the fewest over the reachable shares is at the reachable share
+    nearest below or above a minimiser m in 0..total, and the shares leaving no more than
+    that are one interval.
+    """
+
+    def short(a: int) -> int:
+        return max(0, need[0] - a) + max(0, need[1] - (total - a))
+
+    p, q = sorted((need[0], total - need[1]))
+    m = min(max(p, 0), total)
+    below = reachable & ((1 << (m + 1)) - 1)  # never 0: share 0 is always reachable
+    fewest = short(below.bit_length() - 1)
+    above = reachable >> m
+    if above:
+        fewest = min(fewest, short(m + (above & -above).bit_length() - 1))
+    d = fewest - short(p)
+    return max(0, p - d), min(total, q + d)
 
 
 def _split_many(need: list[int], seats: list[int], kept: list[list[int]]) -> list[int]:
