@@ -269,36 +269,30 @@ def _seat_level(
     result: SiteArrangement,
 ) -> None:
     taken: dict[str, set[int]] = defaultdict(set)
-    pending = []
-    for rid in rids:  # keep every previous seat that is still valid
+    pending = [] if previous else rids
+    for rid in rids if previous else []:  # keep every previous seat that is still valid
         room, seat = previous.get(rid, ("", 0))
         if owner.get(room) == level and seat <= capacity[room] and seat not in taken[room]:
             taken[room].add(seat)
             result.seats[rid] = (room, seat)
         else:
             pending.append(rid)
-    if not pending:
-        return
-    queue = iter(pending)
-    current = next(queue, None)
+    placed = 0
     owned_first = [r for r in rooms if owner.get(r.name) == level] + [
         r for r in rooms if r.name not in owner
     ]
-    for free in owned_first:
-        if current is None:
+    for free in owned_first:  # the others in order, each room's free seats in seat order
+        if placed == len(pending):
             break
         owner.setdefault(free.name, level)
-        for seat in range(1, free.seats + 1):
-            if seat in taken[free.name]:
-                continue
-            result.seats[current] = (free.name, seat)
-            taken[free.name].add(seat)
-            current = next(queue, None)
-            if current is None:
-                break
-    left = (1 if current is not None else 0) + sum(1 for _ in queue)
-    if left:
-        result.short[level] = left
+        held = taken[free.name]
+        seats = range(1, free.seats + 1)
+        free_seats = [seat for seat in seats if seat not in held] if held else seats
+        batch = pending[placed : placed + len(free_seats)]
+        result.seats.update(zip(batch, ((free.name, seat) for seat in free_seats), strict=False))
+        placed += len(batch)
+    if placed < len(pending):
+        result.short[level] = len(pending) - placed
 
 
 @dataclass(frozen=True)
