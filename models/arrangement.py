@@ -146,8 +146,8 @@ def _split_two(need: list[int], seats: list[int], kept: list[list[int]]) -> list
     the reachable shares that seat the most. With no seat already given to keep, walking the
     rooms, a room goes to level 0 whenever such a share stays reachable with it there.
     Otherwise the most seats kept that the rooms from i on can add, per share they give
-    level 0, is a list per i, and a room goes to level 0 whenever the most seats kept among
-    those shares stays reachable with it there.
+    level 0 (up to the seats they have), is a list per i, and a room goes to level 0
+    whenever the most seats kept among those shares stays reachable with it there.
     """
     n = len(seats)
     reach = [1] * (n + 1)  # reach[i]: bit s set when rooms i.. can give level 0 s seats
@@ -166,23 +166,23 @@ def _split_two(need: list[int], seats: list[int], kept: list[list[int]]) -> list
             a = a0 if fits else a
         return choice
 
+    # kept = the seats kept with every room to level 1 + delta[i] for each room i to level 0
+    delta = [k0 - k1 for k0, k1 in kept]
     unreachable = -(1 << 60)
-    best = [[unreachable] * (total + 1) for _ in range(n + 1)]  # best[i][s]: most kept
-    best[n][0] = 0
+    best = [[0]] * (n + 1)  # best[i][s]: most delta rooms i.. add giving level 0 s seats
     for i in range(n - 1, -1, -1):
-        after, size = best[i + 1], seats[i]
-        k0, k1 = kept[i]
-        as_one = [v + k1 for v in after] if k1 else after
-        as_zero = [unreachable] * size + [v + k0 for v in after[: total + 1 - size]]
-        best[i] = list(map(max, as_one, as_zero))
+        after, size, d = best[i + 1], seats[i], delta[i]
+        as_zero = [unreachable] * size + ([v + d for v in after] if d else after)
+        best[i] = list(map(max, after + [unreachable] * size, as_zero))
     most = max(best[0][lo : hi + 1])
     got = 0
     for i in range(n):
-        a0, got0 = a + seats[i], got + kept[i][0]
+        a0, got0 = a + seats[i], got + delta[i]
         start, stop = max(0, lo - a0), hi - a0
-        fits = stop >= start and max(best[i + 1][start : stop + 1]) + got0 == most
+        rest = best[i + 1][start : stop + 1] if stop >= start else []
+        fits = max(rest, default=unreachable) + got0 == most
         choice.append(0 if fits else 1)
-        a, got = (a0, got0) if fits else (a, got + kept[i][1])
+        a, got = (a0, got0) if fits else (a, got)
     return choice
 
 
