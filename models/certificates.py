@@ -395,10 +395,14 @@ def build_batches(
     has already read them)."""
     window = sitting.spec.window(StageCode.certificates)
     assert window.opens_at is not None
-    names = dict(session.exec(select(School.code, School.name)).all())
     batches = {}
     if passing is None:
         passing = _passing(session, sitting.code)
+    names = dict(
+        session.exec(
+            select(School.code, School.name).where(col(School.code).in_(list(passing)))
+        ).all()
+    )
     allocate = _IndexAllocator(session)
     for school, candidates in sorted(passing.items()):
         numbers = _numbers(session, candidates)
