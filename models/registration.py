@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import UniqueConstraint, func
+from sqlalchemy import Index, UniqueConstraint, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -47,8 +47,9 @@ class ImportBatch(ImportBatchBase, table=True):
 
 
 class RegistrationBase(SQLModel):
-    # One index only, the unique (sitting, ID number): queries by sitting use its prefix, and
-    # every further index costs seconds per national file (benchmarks/registration.py).
+    # Three indexes: the unique (sitting, ID number), whose prefix serves queries by sitting,
+    # and (sitting, site) and (sitting, school), which a school's portal page reads by; each
+    # index costs a national file's import time (benchmarks/registration.py), so no more.
     sitting_code: str = Field(foreign_key="sitting.code")
     school_code: str | None = Field(default=None, foreign_key="school.code")
     site_code: str = Field(foreign_key="school.code")
@@ -61,7 +62,11 @@ class RegistrationBase(SQLModel):
 
 
 class Registration(RegistrationBase, table=True):
-    __table_args__ = (UniqueConstraint("sitting_code", "id_number"),)
+    __table_args__ = (
+        UniqueConstraint("sitting_code", "id_number"),
+        Index("ix_registration_sitting_site", "sitting_code", "site_code"),
+        Index("ix_registration_sitting_school", "sitting_code", "school_code"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     batch_id: int = Field(foreign_key="importbatch.id")
     registered_at: datetime
