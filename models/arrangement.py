@@ -169,7 +169,7 @@ def _split_two(need: list[int], seats: list[int], kept: list[list[int]]) -> list
     # kept = the seats kept with every room to level 1 + delta[i] for each room i to level 0
     delta = [k0 - k1 for k0, k1 in kept]
     unreachable = -(1 << 60)
-    best = [[0]] * (n + 1)  # best[i][s]: most delta rooms i.. add giving level 0 s seats
+    best = [[0] for _ in range(n + 1)]  # best[i][s]: most delta rooms i.. add giving s seats
     for i in range(n - 1, -1, -1):
         after, size, d = best[i + 1], seats[i], delta[i]
         as_zero = [unreachable] * size + ([v + d for v in after] if d else after)
@@ -182,7 +182,8 @@ def _split_two(need: list[int], seats: list[int], kept: list[list[int]]) -> list
         rest = best[i + 1][start : stop + 1] if stop >= start else []
         fits = max(rest, default=unreachable) + got0 == most
         choice.append(0 if fits else 1)
-        a, got = (a0, got0) if fits else (a, got)
+        if fits:
+            a, got = a0, got0
     return choice
 
 
