@@ -176,21 +176,48 @@ def issue_link(
     stage: str | None = None,
 ) -> str:
     """Store a new link (its hash only) and return its token, to be mailed or printed once."""
-    token = new_token()
-    session.add(
-        PortalLink(
-            token_hash=token_hash(token),
-            school_code=school_code,
-            contact=contact,
-            sitting_code=sitting_code,
-            stage=stage,
-            single_use=single_use,
-            created_at=_utc(as_of),
-            expires_at=_utc(expires_at),
-        )
+    token, link = new_link(
+        school_code,
+        contact,
+        as_of,
+        expires_at=expires_at,
+        single_use=single_use,
+        sitting_code=sitting_code,
+        stage=stage,
     )
-    session.flush()
+    store_links(session, [link])
     return token
+
+
+def new_link(
+    school_code: str,
+    contact: str,
+    as_of: datetime,
+    *,
+    expires_at: datetime,
+    single_use: bool,
+    sitting_code: str | None = None,
+    stage: str | None = None,
+) -> tuple[str, PortalLink]:
+    """A new link's token and its row (the hash only), not stored yet: ``store_links``."""
+    token = new_token()
+    link = PortalLink(
+        token_hash=token_hash(token),
+        school_code=school_code,
+        contact=contact,
+        sitting_code=sitting_code,
+        stage=stage,
+        single_use=single_use,
+        created_at=_utc(as_of),
+        expires_at=_utc(expires_at),
+    )
+    return token, link
+
+
+def store_links(session: Session, links: list[PortalLink]) -> None:
+    """Store links made by ``new_link``, all in one flush (the caller commits)."""
+    session.add_all(links)
+    session.flush()
 
 
 def valid_link(session: Session, token: str, as_of: datetime) -> PortalLink | None:

@@ -9,9 +9,9 @@ from models.checkpoints import OPS, CheckpointOutcome, PlannedMessage
 from models.domain import StageCode, in_shanghai
 from models.links import materials_link
 from models.outbox import MessageDraft, is_announcement
-from models.portal_access import issue_link, portal_signin_url
+from models.portal_access import PortalLink, issue_link, new_link, portal_signin_url
 from models.sittings import Sitting
-from notifications.ics import sitting_ics
+from notifications.ics import SittingCalendars
 from notifications.rendering import render_message
 
 
@@ -50,6 +50,32 @@ def portal_links(
     return link
 
 
+class DeferredPortalLinks:
+    """``portal_links`` without the database while composing: each link's token is made in
+    memory and its row kept in ``rows``, for the caller to store (``store_links``) in the
+    short transaction that queues the messages; the links are the same as ``portal_links``'.
+    """
+
+    def __init__(self, public_url: str, sitting: Sitting, as_of: datetime) -> None:
+        self.public_url, self.sitting_code, self.as_of = public_url, sitting.code, as_of
+        self.spec = sitting.spec
+        self.rows: list[PortalLink] = []
+
+    def __call__(self, school_code: str, contact: str, stage: StageCode) -> tuple[str, datetime]:
+        until = max(self.spec.window(stage).closes_at, self.as_of) + LINK_GRACE
+        token, row = new_link(
+            school_code,
+            contact,
+            self.as_of,
+            expires_at=until,
+            single_use=False,
+            sitting_code=self.sitting_code,
+            stage=stage.value,
+        )
+        self.rows.append(row)
+        return portal_signin_url(self.public_url, token), until
+
+
 def with_portal_link(
     context: dict[str, object], link: PortalLinks | None, school: str, to: str, stage: StageCode
 ) -> dict[str, object]:
@@ -80,7 +106,7 @@ def compose(
     materials links of sites; ``portal`` gives each school's message its sign-in link to
     the sitting's page at this stage (portal_links)."""
     day = checkpoint_day(outcome.as_of)
-    spec = sitting.spec
+    calendars = SittingCalendars(sitting.spec, sitting.certificate, outcome.as_of)
     drafts = []
     for p in planned:
         context = p.context
@@ -102,9 +128,7 @@ def compose(
         if p.ics_school is not None:
             ics_name = f"{sitting.code}-{p.ics_school}.ics"
             ics_type = "text/calendar;charset=utf-8;method=PUBLISH"
-            ics = sitting_ics(
-                spec, sitting.certificate, p.ics_school, p.ics_school in site_codes, outcome.as_of
-            )
+            ics = calendars.for_school(p.ics_school, p.ics_school in site_codes)
         drafts.append(
             MessageDraft(
                 sitting_code=sitting.code,

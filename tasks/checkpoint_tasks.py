@@ -26,9 +26,10 @@ from models.checkpoints import CheckpointOutcome, evaluate_checkpoint, plan_mess
 from models.condition import describe
 from models.domain import Checkpoint, StageCode
 from models.outbox import message_domain, queue_messages
+from models.portal_access import store_links
 from models.schools import School
 from models.sittings import get_sitting
-from notifications.compose import compose, portal_links
+from notifications.compose import DeferredPortalLinks, compose
 from notifications.sender import deliver_sync
 from tasks.smtp import smtp_config
 
@@ -101,17 +102,23 @@ def publish_progress(outcome: CheckpointOutcome, delivery: Delivery) -> str:
 
 @task(name="queue-messages", cache_policy=NO_CACHE)
 def queue(outcome: CheckpointOutcome) -> list[int]:
-    """Render and queue the messages due now; returns the ids still pending (none twice)."""
+    """Render and queue the messages due now; returns the ids still pending (none twice).
+
+    Composing (templates, .ics, sign-in link tokens) happens outside any write: the link
+    rows and the outbox rows are then written in one short transaction, all or nothing, so
+    another run's writes wait for seconds, not for the whole composing."""
     settings = get_settings()
-    with session_scope() as session:
+    with session_scope() as session:  # reads only
         sitting = get_sitting(session, outcome.sitting)
         planned = plan_messages(session, sitting, outcome, settings.ops_email)
         if not planned:
             return []
         sites = set(session.exec(select(School.code).where(col(School.is_site).is_(True))))
-        portal = portal_links(session, settings.public_url, sitting, outcome.as_of)
-        links = (settings.public_url, link_secret())
-        drafts = compose(planned, outcome, sitting, sites, links, portal)
+    portal = DeferredPortalLinks(settings.public_url, sitting, outcome.as_of)
+    links = (settings.public_url, link_secret())
+    drafts = compose(planned, outcome, sitting, sites, links, portal)
+    with session_scope() as session:
+        store_links(session, portal.rows)
         return queue_messages(
             session, drafts, queued_at=outcome.as_of, mail_domain=message_domain(settings.mail_from)
         )
