@@ -21,11 +21,15 @@ def prepare_prefect_env() -> None:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     # flow and task logs still reach the Prefect UI; only the console is kept quiet
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+    # the materials' local Dask cluster logs its start and stop at INFO: keep its warnings only
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
     os.environ.setdefault(
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", EPHEMERAL_STARTUP_TIMEOUT_S
     )
+    prefect_home = Path(os.environ["PREFECT_HOME"])
+    prefect_home.mkdir(parents=True, exist_ok=True)  # Prefect makes only the last level
     if not os.environ.get("PREFECT_API_URL"):
-        migrate_ephemeral_database(Path(os.environ["PREFECT_HOME"]))
+        migrate_ephemeral_database(prefect_home)
 
 
 def migrate_ephemeral_database(prefect_home: Path) -> None:
@@ -39,7 +43,6 @@ def migrate_ephemeral_database(prefect_home: Path) -> None:
     """
     import prefect
 
-    prefect_home.mkdir(parents=True, exist_ok=True)
     marker = prefect_home / f".examflow-migrated-{prefect.__version__}"
     if marker.exists():
         return

@@ -107,3 +107,16 @@ def test_the_checker_sees_a_wrong_import(tmp_path: Path) -> None:
     assert _imports(bad) == [(2, "adapters.tabular")]
     assert not _allowed("models", "adapters.tabular")
     assert _allowed("tasks", "adapters.tabular")
+
+
+def test_importing_the_cli_does_not_import_prefect() -> None:
+    """Prefect reads its settings when first imported: the CLI sets PREFECT_HOME and the console
+    log level before that (examflow.prefect_env), so no command module may import it early."""
+    import subprocess
+    import sys
+
+    probe = "import sys, examflow.cli; print('prefect' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert result.stdout.strip() == "False"

@@ -16,7 +16,6 @@ from models.go_no_go import (
     seated_candidates,
 )
 from models.sittings import get_sitting
-from tasks.go_no_go_tasks import send_decision_mail
 
 
 def go_no_go(
@@ -55,6 +54,8 @@ def go_no_go(
         out.print(f"{len(candidates)} candidate(s) to re-seat or move to a later sitting:")
         for c in candidates:
             out.print(f"  {c.ticket_number}  {c.name}  {c.level}  {c.school}")
+    from tasks.go_no_go_tasks import send_decision_mail  # imports Prefect: only when used
+
     report = send_decision_mail(sitting, [decision.id], moment)
     out.print(f"site {site} told: {report.sent} sent, {report.pending} pending")
     emit_condition_changed(

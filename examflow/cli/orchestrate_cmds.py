@@ -2,6 +2,8 @@
 
 import asyncio
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -130,18 +132,43 @@ def up(
 
 
 def demo() -> None:
-    """Rehearse sitting 2024-1 end to end on a simulated clock (needs `examflow up` running,
-    or runs against PREFECT_API_URL / ephemeral Prefect and EXAMFLOW_SMTP_*)."""
+    """Rehearse sitting 2024-1 end to end on a simulated clock, against `examflow up` if it
+    runs (PREFECT_API_URL, EXAMFLOW_SMTP_*), else ephemeral Prefect and a sink of its own."""
     require_cjk_font()
     prepare_prefect_env()
     from examflow.cli.demo import run_demo
 
-    run_demo()
+    with _local_sink_unless_smtp_answers():
+        run_demo()
     out.print(
         f"a school's view: `examflow portal serve --as-of {DEMO_PORTAL_AS_OF}`, then open",
         soft_wrap=True,
     )
     out.print(demo_signin_link(), soft_wrap=True)
+
+
+@contextmanager
+def _local_sink_unless_smtp_answers() -> Iterator[None]:
+    """The demo alone (no `examflow up`) mails into a sink of its own under var/mail, on the
+    configured port, when that is the local default and nothing answers there; a configured
+    or running SMTP server is used as it is."""
+    import socket
+
+    from notifications.sink import MailSink
+
+    settings = get_settings()
+    if settings.smtp_host != "127.0.0.1" or settings.smtp_username:
+        yield
+        return
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        answers = probe.connect_ex((settings.smtp_host, settings.smtp_port)) == 0
+    if answers:
+        yield
+        return
+    with MailSink(settings.mail_dir, settings.smtp_port):
+        out.print(f"SMTP sink on 127.0.0.1:{settings.smtp_port}, mail in {settings.mail_dir}/")
+        yield
 
 
 DEMO_PORTAL_AS_OF = "2024-05-30T10:00:00"  # inside the demo sitting's publicity window
