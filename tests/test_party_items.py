@@ -31,10 +31,10 @@ PARTIES = [row[0] for row in SCHOOLS] + [ORGANISER, "social", "nobody"]
 
 def seed(folder: Path) -> dict[str, str]:
     """2024-1 in several states: P3 a site with its own 3 candidates, N1's and a social
-    candidates (己 scored); P1 a site with one candidate, later no longer a site (not_a_site); P3's pilot
-    scale cut below its candidates; P3's facts partly marked; attendance of one candidate
-    not recorded; scores (one present candidate unscored), published; a review open; the
-    organiser's signature only."""
+    candidates (己 scored); P1 a site with one candidate, later no longer a site
+    (not_a_site); P3's pilot scale cut below its candidates; P3's facts partly marked;
+    attendance of one candidate not recorded; scores (one present candidate unscored),
+    published; a review open; the organiser's signature only."""
     assert run("sites", "agree", "P3", "N1", "2024-1").exit_code == 0
     assert run("sites", "agree", "P3", "social", "2024-1").exit_code == 0
     rows = [["P3", f"甲{i}", new_id(), "初级", ""] for i in range(3)]
