@@ -101,7 +101,8 @@ def find_paused_open_run(api_url: str) -> dict[str, Any] | None:
         },
     )
     for run in runs:
-        if (run.get("state") or {}).get("state_details", {}).get("run_input_keyset"):
+        state: dict[str, Any] = run.get("state") or {}
+        if state.get("state_details", {}).get("run_input_keyset"):
             return run
     return None
 
