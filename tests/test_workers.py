@@ -132,6 +132,9 @@ def workers(home: Path, tmp_path: Path) -> Iterator[dict[str, Any]]:
                     "PREFECT_HOME": str(tmp_path / name),
                     "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_S),
                     "PREFECT_WORKER_QUERY_SECONDS": "2",
+                    # the log is how this test sees which worker took a run; an earlier test's
+                    # examflow command may have set the console to WARNING in this process
+                    "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "INFO",
                 }
                 with logs[name].open("wb") as log:
                     processes[name] = subprocess.Popen(
