@@ -153,9 +153,11 @@ def seed(n_schools: int, n_candidates: int, readers: int, uploaders: int) -> dic
 
 def bare_app() -> object:
     """The sitting page's calls without the framework: the session lookup (as the portal's
-    signed_in), then the page's own query helpers (portal.routes.sitting, so the queries are
-    the same by construction), answered as plain text."""
-    from sqlmodel import Session, col, select
+    signed_in), then the page's own ``page_context`` (portal.routes.sitting, so the queries
+    are the same by construction), answered as plain text."""
+    from collections.abc import Sized
+
+    from sqlmodel import Session
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import PlainTextResponse, Response
@@ -164,19 +166,10 @@ def bare_app() -> object:
     from examflow.db import engine_for
     from examflow.settings import get_settings
     from models.domain import in_shanghai
-    from models.facts import facts_by_site
-    from models.host_requests import host_requests
     from models.portal_access import session_for
-    from models.schools import School, SiteAgreement, SiteApplication
+    from models.schools import School
     from models.sittings import get_sitting
-    from portal.routes.sitting import (
-        guests_of,
-        registrations_of,
-        results_of,
-        reviews_of,
-        stage_views,
-        trained_names,
-    )
+    from portal.routes.sitting import page_context
 
     engine = engine_for(get_settings().resolved_database_url())
     as_of = in_shanghai(datetime.fromisoformat(AS_OF))
@@ -188,51 +181,14 @@ def bare_app() -> object:
             school = session.get(School, row.school_code) if row else None
             if row is None or school is None or school.code != request.path_params["code"]:
                 return Response(status_code=404)
-            code, is_site = school.code, school.is_site
+            code, name = school.code, school.name
             sitting = get_sitting(session, request.path_params["sitting"])
-            views = stage_views(session, sitting, code, as_of)
-            applied = session.exec(
-                select(SiteApplication).where(
-                    SiteApplication.sitting_code == sitting.code,
-                    SiteApplication.school_code == code,
-                )
-            ).first()
-            sites = (
-                []
-                if is_site
-                else list(
-                    session.exec(
-                        select(School)
-                        .where(col(School.is_site).is_(True))
-                        .order_by(col(School.code))
-                    )
-                )
-            )
-            hosts = list(
-                session.exec(
-                    select(SiteAgreement.host_code).where(
-                        SiteAgreement.sitting_code == sitting.code, SiteAgreement.guest == code
-                    )
-                )
-            )
-            registrations = registrations_of(session, sitting.code, code)
-            held = facts_by_site(session, sitting.code).get(code, set())
-            asked = host_requests(session, sitting.code, guest=code)
-            incoming = host_requests(session, sitting.code, host=code) if is_site else []
-            guests = guests_of(session, sitting.code, code) if is_site else []
-            trained = trained_names(session, sitting.code, code) if is_site else {}
-            results = results_of(session, sitting.code, code)
-            reviews = reviews_of(session, sitting.code, code)
+            page = page_context(session, sitting, code, school.is_site, as_of)
             session.commit()
-        lines = [f"{school.name} ({code}) {sitting.code}"]
-        lines += [f"{v.label} {v.state_label} {len(v.owed)}" for v in views]
-        lines += [f"{r.name} {r.masked_id} {r.level} {r.site_code}" for r in registrations]
-        lines.append(
-            f"applied={applied is not None} sites={len(sites)} hosts={len(hosts)} "
-            f"held={len(held)} asked={len(asked)} incoming={len(incoming)} "
-            f"guests={len(guests)} trained={len(trained)} results={len(results)} "
-            f"reviews={len(reviews)}"
-        )
+        lines = [f"{name} ({code}) {sitting.code}"]
+        lines += [f"{v.label} {v.state_label} {len(v.owed)}" for v in page["stages"]]
+        lines += [f"{r.name} {r.masked_id} {r.level} {r.site_code}" for r in page["registrations"]]
+        lines += [f"{key}={len(value)}" for key, value in page.items() if isinstance(value, Sized)]
         return PlainTextResponse("\n".join(lines))
 
     return Starlette(routes=[Route("/bare/{code}/{sitting}", bare)])

@@ -9,10 +9,14 @@ and field (row 0: the file as a whole); UnknownSittingError passes through as it
 """
 
 import hashlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Generic, TypeVar
+
+from sqlmodel import Session
 
 from adapters.tabular import MAX_BYTES, TableError, read_table
 from examflow.db import session_scope
@@ -75,9 +79,12 @@ def import_file(
     as_of: datetime,
     sitting: str | None = None,
     who: str = "",
+    db: Callable[[], AbstractContextManager[Session]] = session_scope,
 ) -> Imported[S]:
     """Read ``data`` (CSV or XLSX) and store it whole in one transaction, or raise
-    ImportRefusedError with every problem (UnknownSittingError for an unknown ``sitting``)."""
+    ImportRefusedError with every problem (UnknownSittingError for an unknown ``sitting``).
+    ``db`` opens the transaction (the portal passes its own, on the database it was started
+    with, rather than reading the settings again on every upload)."""
     if importer.needs_sitting and sitting is None:
         raise ValueError(f"the {importer.kind} importer needs a sitting")
     try:
@@ -91,7 +98,7 @@ def import_file(
         ) from None
     sha256 = hashlib.sha256(data).hexdigest()
     try:
-        with session_scope() as session:  # commits whole, or rolls back on any error
+        with db() as session:  # commits whole, or rolls back on any error
             upload = Upload(
                 file_name=file_name,
                 sha256=sha256,

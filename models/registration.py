@@ -120,6 +120,12 @@ class RegistrationSummary:
     warnings: list[str] = field(default_factory=list)
 
 
+# A school's file (from the portal or the CLI) is checked against the rows and schools it
+# names, looked up by key; a larger one (a national file of 200,000 rows) against the
+# sitting read whole, which is faster than that many lookups.
+NAMED_LOOKUP_ROWS = 5_000
+
+
 def _max_concurrent(spec: SittingSpec, counts: Counter[Level]) -> tuple[int, list[Level]]:
     """The most candidates seated at one moment of exam day, and the levels then sitting.
 
@@ -137,15 +143,19 @@ def _max_concurrent(spec: SittingSpec, counts: Counter[Level]) -> tuple[int, lis
 class _Checker:
     """Checks one file's rows against the notice's rules and the database."""
 
-    def __init__(self, session: Session, sitting: Sitting, as_of: datetime) -> None:
+    def __init__(
+        self, session: Session, sitting: Sitting, as_of: datetime, named: set[str]
+    ) -> None:
+        """``named``: the school and site codes the file's rows name; only those schools and
+        their agreements are read, unless there are too many to name in a query."""
         self.session, self.sitting, self.spec, self.as_of = session, sitting, sitting.spec, as_of
-        self.schools = {s.code: s for s in session.exec(select(School))}
-        self.agreements = {
-            (a.host_code, a.guest)
-            for a in session.exec(
-                select(SiteAgreement).where(SiteAgreement.sitting_code == sitting.code)
-            )
-        }
+        schools = select(School)
+        agreements = select(SiteAgreement).where(SiteAgreement.sitting_code == sitting.code)
+        if len(named) <= NAMED_LOOKUP_ROWS:
+            schools = schools.where(col(School.code).in_(named))
+            agreements = agreements.where(col(SiteAgreement.host_code).in_(named))
+        self.schools = {s.code: s for s in session.exec(schools)}
+        self.agreements = {(a.host_code, a.guest) for a in session.exec(agreements)}
         self.problems: list[RowProblem] = []
 
     def drafts(self, rows: list[tuple[int, dict[str, str]]]) -> list[Draft]:
@@ -247,15 +257,15 @@ class _Checker:
 
     def pilot_scale(self, drafts: list[Draft]) -> None:
         """A pilot school registers at most its pilot scale in a calendar year."""
+        in_file = Counter(d.school_code for d in drafts if d.school_code)
         year_counts = dict(
             self.session.exec(
                 select(Registration.school_code, func.count())
                 .join(Sitting, col(Sitting.code) == col(Registration.sitting_code))
-                .where(Sitting.year == self.spec.year, col(Registration.school_code).is_not(None))
+                .where(Sitting.year == self.spec.year, col(Registration.school_code).in_(in_file))
                 .group_by(col(Registration.school_code))
             ).all()
         )
-        in_file = Counter(d.school_code for d in drafts if d.school_code)
         for code, n in sorted(in_file.items()):
             school = self.schools[code]
             already = year_counts.get(code, 0)
@@ -274,14 +284,18 @@ class _Checker:
 
     def capacity(self, drafts: list[Draft]) -> None:
         """No site seats more candidates in a slot (own and borrowed) than it has seats."""
+        in_file = Counter((d.site_code, d.level) for d in drafts)
         counts: dict[str, Counter[Level]] = defaultdict(Counter)
         for site, level, n in self.session.exec(
             select(Registration.site_code, Registration.level, func.count())
-            .where(Registration.sitting_code == self.spec.code)
+            .where(
+                Registration.sitting_code == self.spec.code,
+                col(Registration.site_code).in_({site for site, _ in in_file}),
+            )
             .group_by(Registration.site_code, Registration.level)
         ):
             counts[site][Level(level)] += n
-        for (site, level), n in Counter((d.site_code, d.level) for d in drafts).items():
+        for (site, level), n in in_file.items():
             counts[site][Level(level)] += n
         for site, by_level in sorted(counts.items()):
             seats = self.schools[site].seats or 0
@@ -338,22 +352,24 @@ def register_file(
                 )
             ]
         )
-    checker = _Checker(session, sitting, as_of)
+    named = {v[key] for _, v in table.rows for key in ("school_code", "site_code") if v[key]}
+    checker = _Checker(session, sitting, as_of, named)
     drafts = checker.drafts(table.rows)
     if not table.rows:
         checker.bad(0, "", "the file has no candidate rows")
 
+    stored = sa_select(
+        col(Registration.id_number),
+        col(Registration.school_code),
+        col(Registration.site_code),
+        col(Registration.name),
+        col(Registration.level),
+    ).where(col(Registration.sitting_code) == spec.code)
+    if len(drafts) <= NAMED_LOOKUP_ROWS:  # a school's file: its own ID numbers looked up
+        stored = stored.where(col(Registration.id_number).in_([d.id_number for d in drafts]))
     existing = {
         id_number: (school, site, name, level)
-        for id_number, school, site, name, level in session.execute(
-            sa_select(
-                col(Registration.id_number),
-                col(Registration.school_code),
-                col(Registration.site_code),
-                col(Registration.name),
-                col(Registration.level),
-            ).where(col(Registration.sitting_code) == spec.code)
-        )
+        for id_number, school, site, name, level in session.execute(stored)
     }
     if (
         not checker.problems

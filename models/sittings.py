@@ -1,6 +1,7 @@
 """Sittings as stored: the validated calendar entry, self-contained (fees resolved)."""
 
 from datetime import datetime
+from functools import lru_cache
 
 from sqlmodel import Field, Session, SQLModel, select
 
@@ -24,7 +25,14 @@ class Sitting(SittingBase, table=True):
 
     @property
     def spec(self) -> SittingSpec:
-        return SittingSpec.model_validate_json(self.spec_json)
+        return _parsed_spec(self.spec_json)
+
+
+@lru_cache(maxsize=64)
+def _parsed_spec(spec_json: str) -> SittingSpec:
+    """Parsed once per stored text: a portal page reads a sitting's windows a dozen times, and
+    the spec is frozen, so one instance can be shared."""
+    return SittingSpec.model_validate_json(spec_json)
 
 
 class UnknownSittingError(LookupError):

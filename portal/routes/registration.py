@@ -96,6 +96,7 @@ def upload_registration(
             as_of=as_of,
             sitting=sitting_code,
             who=f"portal:{user.school_code}",
+            db=portal.db,
         )
     except ImportRefusedError as exc:
         return render_sitting(
@@ -155,6 +156,7 @@ def problem_rows(
             as_of=portal.now(),
             sitting=sitting_code,
             who=f"portal:{user.school_code}",
+            db=portal.db,
         )
     except CleanFile:
         return render_sitting(request, user, sitting_code, message=f"{file_name}：没有发现问题")

@@ -32,6 +32,7 @@ from models.schools import apply_for_site
 from models.sittings import Sitting
 from models.stages import SITE_FACTS
 from portal.auth import SignedIn, check_csrf, own_school, signed_in
+from portal.context import portal_of
 from portal.routes.sitting import BUTTON_FACTS, act
 
 router = APIRouter()
@@ -75,8 +76,10 @@ def ask_host(
     csrf: str = Form(""),
     user: SignedIn = Depends(signed_in),
 ) -> Response:
-    """A school without a site asks a site to host its candidates."""
+    """A school without a site asks a site to host its candidates (the code as typed, or
+    chosen from the province's sites)."""
     _checked(request, user, school_code, csrf)
+    host = host.strip()
 
     def do(session: Session, sitting: Sitting, as_of: datetime) -> tuple[str, str]:
         request_host(session, sitting.spec, user.school_code, host, as_of, user.contact)
@@ -174,6 +177,7 @@ def _upload(
                 as_of=as_of,
                 sitting=sitting.code,
                 who=f"portal:{user.school_code}",
+                db=portal_of(request).db,
             )
         except ImportRefusedError as exc:
             raise RejectedFileError(exc.problems) from None

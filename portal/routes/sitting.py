@@ -219,6 +219,58 @@ def reviews_of(session: Session, sitting_code: str, school_code: str) -> list[Re
     return views
 
 
+@dataclass(frozen=True)
+class SiteChoice:
+    code: str
+    name: str
+
+
+def site_choices(session: Session, province: str) -> list[SiteChoice]:
+    """The sites offered to a school that asks to be hosted: those of its province (schools
+    borrow a site near them; any other site's code can still be typed in). A national list
+    would be some 1,500 rows read and sent on every page of every school without a site."""
+    rows = session.execute(
+        sa_select(col(School.code), col(School.name))
+        .where(col(School.is_site).is_(True), col(School.province) == province)
+        .order_by(col(School.code))
+    ).all()
+    return [SiteChoice(code, name) for code, name in rows]
+
+
+def page_context(
+    session: Session, sitting: Sitting, code: str, is_site: bool, as_of: datetime
+) -> dict[str, object]:
+    """Everything the sitting page shows of school ``code``: its stages and what it owes, its
+    registrations, site requests, guests, results and reviews (one school's rows only)."""
+    school = session.get(School, code)
+    assert school is not None
+    applied = session.exec(
+        select(SiteApplication).where(
+            SiteApplication.sitting_code == sitting.code, SiteApplication.school_code == code
+        )
+    ).first()
+    hosts = session.exec(
+        select(SiteAgreement.host_code).where(
+            SiteAgreement.sitting_code == sitting.code, SiteAgreement.guest == code
+        )
+    )
+    return {
+        "stages": stage_views(session, sitting, code, as_of),
+        "registrations": registrations_of(session, sitting.code, code),
+        "held": facts_by_site(session, sitting.code, site=code).get(code, set()),
+        "applied": applied,
+        "is_pilot": school.is_pilot,
+        "sites": [] if is_site else site_choices(session, school.province),
+        "hosts": list(hosts),
+        "asked": host_requests(session, sitting.code, guest=code),
+        "incoming": host_requests(session, sitting.code, host=code) if is_site else [],
+        "guests": guests_of(session, sitting.code, code) if is_site else [],
+        "trained": trained_names(session, sitting.code, code) if is_site else {},
+        "results": results_of(session, sitting.code, code),
+        "reviews": reviews_of(session, sitting.code, code),
+    }
+
+
 def render_sitting(
     request: Request,
     user: SignedIn,
@@ -238,51 +290,12 @@ def render_sitting(
     code = user.school_code
     with portal.db() as session:
         sitting = sitting_or_404(session, sitting_code)
-        school = session.get(School, code)
-        assert school is not None
-        views = stage_views(session, sitting, code, as_of)
-        applied = session.exec(
-            select(SiteApplication).where(
-                SiteApplication.sitting_code == sitting.code, SiteApplication.school_code == code
-            )
-        ).first()
-        sites = (
-            []
-            if user.is_site
-            else list(
-                session.exec(
-                    select(School).where(col(School.is_site).is_(True)).order_by(col(School.code))
-                )
-            )
-        )
-        hosts = [
-            a.host_code
-            for a in session.exec(
-                select(SiteAgreement).where(
-                    SiteAgreement.sitting_code == sitting.code, SiteAgreement.guest == code
-                )
-            )
-        ]
-        context = {
-            "registrations": registrations_of(session, sitting.code, code),
-            "held": facts_by_site(session, sitting.code).get(code, set()),
-            "applied": applied,
-            "is_pilot": school.is_pilot,
-            "sites": sites,
-            "hosts": hosts,
-            "asked": host_requests(session, sitting.code, guest=code),
-            "incoming": host_requests(session, sitting.code, host=code) if user.is_site else [],
-            "guests": guests_of(session, sitting.code, code) if user.is_site else [],
-            "trained": trained_names(session, sitting.code, code) if user.is_site else {},
-            "results": results_of(session, sitting.code, code),
-            "reviews": reviews_of(session, sitting.code, code),
-        }
+        context = page_context(session, sitting, code, user.is_site, as_of)
     return portal.page(
         request,
         "sitting.html",
         status_code=status_code,
         sitting=sitting,
-        stages=views,
         button_facts=BUTTON_FACTS if user.is_site else {},
         fact_labels=FACT_LABELS_ZH,
         materials=MATERIAL_LABELS_ZH if user.is_site else {},
