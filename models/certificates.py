@@ -19,6 +19,7 @@ index, and issuing it revokes the old one (*superseded*). Ops revoke and unrevok
 the organiser signs the published list.
 """
 
+import base64
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from models.condition import ORGANISER, Condition, Missing, Owed, PartyKind
 from models.credentials.batch import BatchEntry, CertificateBatch, new_salt, timestamp
 from models.credentials.errors import SignatureError, VoidSignatureError
 from models.credentials.keys import RegisteredKey, key_id
+from models.credentials.offline import BatchStatement, OfflineSignature, SigningRequest
 from models.credentials.signing import (
     BatchSignature,
     check_batch_signatures,
@@ -588,6 +590,8 @@ def certificates_condition(
     """Every passing candidate of every school holds an e-certificate of the current batch."""
     missing: list[Missing] = []
     passing = _passing(session, sitting.code, party)
+    if not passing:  # before any score (a school's page, every stage): nothing more to read
+        return Condition(met=True, missing=missing)
     # ids and digests only: the credentials themselves are large
     issued_query = select(IssuedCertificate.registration_id, IssuedCertificate.batch_digest).where(
         IssuedCertificate.sitting_code == sitting.code
@@ -848,6 +852,50 @@ def signing_statement(
     )
 
 
+def signing_request(
+    session: Session, sitting: Sitting, school: str, kid: str, as_of: datetime
+) -> SigningRequest:
+    """What ``school`` downloads to sign offline with key ``kid`` (``examflow sign
+    --statement``): the statement of ``signing_statement``, valid for STATEMENT_LIFETIME."""
+    made = signing_statement(session, sitting, school, kid, as_of)
+    created = made.proof_config["created"]
+    return SigningRequest(
+        sitting=sitting.code,
+        party=school,
+        key_id=kid,
+        created=created,
+        expires=timestamp(datetime.fromisoformat(created) + STATEMENT_LIFETIME),
+        digest=made.digest,
+        statement=BatchStatement.model_validate(made.statement),
+        message_b64=base64.b64encode(made.message).decode("ascii"),
+    )
+
+
+def accept_offline_signature(
+    session: Session, sitting: Sitting, school: str, signature: OfflineSignature, as_of: datetime
+) -> bool:
+    """Store a signature file ``school`` made offline, as ``accept_signature`` does one from
+    its browser; refused if the file is another sitting's or another party's."""
+    if signature.sitting != sitting.code:
+        raise SigningRefused(
+            "other_sitting", f"the signature is for sitting {signature.sitting}, not {sitting.code}"
+        )
+    if signature.party != school:
+        raise SigningRefused(
+            "other_party", f"the signature is {signature.party}'s, not school {school}'s"
+        )
+    return accept_signature(
+        session,
+        sitting,
+        school,
+        signature.key_id,
+        signature.created,
+        signature.digest,
+        signature.signature_b64,
+        as_of,
+    )
+
+
 def accept_signature(
     session: Session,
     sitting: Sitting,
@@ -858,8 +906,9 @@ def accept_signature(
     signature_b64: str,
     as_of: datetime,
 ) -> bool:
-    """Store a school's signature made elsewhere (its browser) once it verifies against the
-    school's approved key over the batch as it is now; False if already stored."""
+    """Store a school's signature made elsewhere (its browser, or offline with its key file)
+    once it verifies against the school's approved key over the batch as it is now; False if
+    already stored."""
     _after_publicity(sitting, as_of)
     _school_signing_key(session, school, kid)
     try:

@@ -317,10 +317,10 @@ def test_in_chromium_a_school_enrols_signs_and_anyone_verifies_its_certificate(
             expect(first.locator(status_of)).to_contain_text("待考务人员审核")
             kid = KEY_ID.search(first.locator(status_of).inner_text())
             assert kid is not None
-            first.get_by_role("button", name="签署").click()
+            first.get_by_role("button", name="签署", exact=True).click()
             expect(first.locator(status_of)).to_contain_text("尚待审核")
             assert run("keys", "approve", kid.group(0)).exit_code == 0
-            first.get_by_role("button", name="签署").click()
+            first.get_by_role("button", name="签署", exact=True).click()
             expect(first.locator(status_of)).to_contain_text("已签署")
 
             organiser = new_key(register_loaded, "organiser")
@@ -344,7 +344,7 @@ def test_in_chromium_a_school_enrols_signs_and_anyone_verifies_its_certificate(
             expect(second.locator(status_of)).to_contain_text("待考务人员审核")
             other = KEY_ID.search(second.locator(status_of).inner_text())
             assert other is not None and other.group(0) != kid.group(0)
-            second.get_by_role("button", name="签署").click()
+            second.get_by_role("button", name="签署", exact=True).click()
             expect(second.locator(status_of)).to_contain_text("尚待审核")
 
             # school A (P3) cannot reach school B's (P1) batch

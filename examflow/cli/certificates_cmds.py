@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import typer
+from pydantic import ValidationError
 from sqlmodel import select
 
 from adapters.key_files import load_private_key, write_private_key
@@ -34,6 +35,7 @@ from models.certificates import (
 from models.credentials.batch import timestamp
 from models.credentials.errors import CredentialError
 from models.credentials.keys import ORGANISER, fingerprint, generate_keypair
+from models.credentials.offline import SigningRequest, sign_request
 from models.credentials.verification import verify_credential
 from models.sittings import UnknownSittingError, get_sitting
 
@@ -41,6 +43,7 @@ keys_app = typer.Typer(help="Signing keys of the organiser and the schools.", no
 certificates_app = typer.Typer(help="E-certificates and paper certificates.", no_args_is_help=True)
 
 PARTY_HELP = "'organiser' or a school code."
+MAX_STATEMENT_BYTES = 64 * 1024  # a signing request is under 1 KiB
 
 
 @keys_app.command("new")
@@ -113,13 +116,32 @@ def keys_revoke(
     )
 
 
+STATEMENT_HELP = (
+    "A signing request (JSON) downloaded from the school's certificates page (下载签署内容): "
+    "sign it offline, without the database, and upload the signature file written by -o "
+    "(上传签名)."
+)
+
+
 def sign_command(
     sitting: str,
     party: str = typer.Option(..., "--party", help=PARTY_HELP),
     key: Path = typer.Option(..., "--key", help="The party's private key file."),
+    statement: Path | None = typer.Option(None, "--statement", help=STATEMENT_HELP),
+    output: Path | None = typer.Option(
+        None, "-o", "--output", help="With --statement: the signature file to write."
+    ),
     as_of: str | None = typer.Option(None, help=AS_OF_HELP),
 ) -> None:
-    """Sign the certificate batch of a school (the organiser: every school's) after publicity."""
+    """Sign the certificate batch of a school (the organiser: every school's) after publicity.
+
+    With --statement, a school signs offline a request downloaded from the portal and writes
+    a signature file to upload there (no database needed)."""
+    if statement is not None:
+        _sign_offline(sitting, party, key, statement, output, as_of)
+        return
+    if output is not None:
+        fail("-o is for the signature file of --statement")
     try:
         private_key = load_private_key(key)
         with session_scope() as session:
@@ -145,6 +167,44 @@ def sign_command(
         party=party,
         what="signature",
         as_of=parse_as_of(as_of),
+    )
+
+
+def _sign_offline(
+    sitting: str, party: str, key: Path, statement: Path, output: Path | None, as_of: str | None
+) -> None:
+    try:
+        private_key = load_private_key(key)
+        text = statement.read_bytes()[: MAX_STATEMENT_BYTES + 1]
+    except (CredentialError, OSError) as exc:
+        fail(str(exc))
+    if len(text) > MAX_STATEMENT_BYTES:
+        fail(f"{statement} is not a signing request downloaded from the portal (too large)")
+    try:
+        request = SigningRequest.model_validate_json(text)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}" for e in exc.errors()
+        )
+        fail(f"{statement} is not a signing request downloaded from the portal ({problems})")
+    try:
+        signature = sign_request(
+            request, private_key, sitting=sitting, party=party, as_of=parse_as_of(as_of)
+        )
+    except CredentialError as exc:
+        fail(f"{statement}: {exc}")
+    path = output or statement.with_name(f"{sitting}-{party}-signature.json")
+    try:
+        path.write_text(signature.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        fail(str(exc))
+    said = request.statement
+    out.print(
+        f"{party} signed its batch of {said.size} certificate(s) in {sitting} "
+        f"(root {said.root[:16]}…, key {signature.key_id}) → {path}"
+    )
+    out.print(
+        f"upload {path.name} on the portal's certificates page (上传签名) before {request.expires}"
     )
 
 

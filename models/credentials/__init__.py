@@ -30,5 +30,7 @@ The modules, each imported directly (this package re-exports nothing):
 - ``merkle``: the RFC 9162 tree over those documents;
 - ``statement``: exactly the bytes each party signs;
 - ``signing``: signing a batch, checking batch signatures, issuing credentials;
-- ``verification``: checking one credential on its own (CredentialVerifier).
+- ``verification``: checking one credential on its own (CredentialVerifier);
+- ``offline``: a school's signature made offline with its key file (signing request, signature);
+- ``status_list``: the sitting's revocation list (W3C Bitstring Status List).
 """

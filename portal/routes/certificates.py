@@ -6,27 +6,39 @@ approve (`examflow keys approve`) after confirming the fingerprint this page sho
 the page shows the batch in words and its root; the browser asks for the statement, signs
 exactly the bytes it is sent, and posts the signature, which is stored only once it verifies
 against the school's approved key over the batch as it is now (models.certificates).
+
+Without Ed25519 in the browser (or without JavaScript), a school signs offline with a key file
+made by ``examflow keys new --party SCHOOL``: it downloads the signing request (下载签署内容),
+signs it with ``examflow sign SITTING --party SCHOOL --key FILE --statement REQUEST -o SIG``,
+and uploads the signature file (上传签名), which is checked and stored exactly as a signature
+from the browser is.
 """
 
 import base64
+import json
 from typing import Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
 
 from models.certificates import (
+    STATEMENT_LIFETIME,
     CertificateError,
     KeyStatus,
     SigningRefused,
+    accept_offline_signature,
     accept_signature,
     batch_signers,
     build_batches,
     enrol_key,
     keys_of,
     masked_ids,
+    signing_request,
     signing_statement,
 )
 from models.credentials.keys import ORGANISER, fingerprint
+from models.credentials.offline import OfflineSignature
 from models.credentials.statement import batch_root
 from models.domain import StageCode
 from models.portal_access import record_action
@@ -54,7 +66,22 @@ REFUSALS_ZH = {
     "bad_signature": "签名核验未通过，未保存。请刷新页面后重试。",
     "bad_time": "签署内容已过期，请刷新页面后重试。",
 }
+# The same refusals, worded for a signature file made with a key file (上传签名).
+FILE_REFUSALS_ZH = REFUSALS_ZH | {
+    "unknown_key": "签名密钥 {key} 不是本校已登记的签名密钥。",
+    "pending_key": "签名密钥 {key} 尚待考务人员审核，审核通过后再签署。",
+    "revoked_key": "签名密钥 {key} 已被吊销，不能再签署。请联系考务人员。",
+    "stale_root": "证书批次已变更（例如复核更改了成绩），该签名文件签署的是旧内容，未保存："
+    "请重新下载签署内容，核对后重新签署并上传。",
+    "bad_signature": "签名文件核验未通过（不是用所选密钥对下载的签署内容所做的签名），未保存。",
+    "bad_time": "签署内容已过期（下载后 {hours} 小时内有效），未保存：请重新下载签署内容，"
+    "签署后再上传。",
+    "other_party": "该签名文件不是本校的签名（签署方为 {party}），未保存。",
+    "other_sitting": "该签名文件属于其他考次（{sitting}），未保存。",
+}
 MAX_FIELD = 256
+MAX_SIGNATURE_FILE = 4096  # a signature file is under 400 bytes
+LIFETIME_HOURS = int(STATEMENT_LIFETIME.total_seconds() // 3600)
 
 
 def _base(school: str, sitting: str) -> str:
@@ -66,12 +93,25 @@ def certificates_page(
     request: Request, school_code: str, sitting_code: str, user: SignedIn = Depends(signed_in)
 ) -> Response:
     own_school(user, school_code)
+    return _render(request, school_code, sitting_code)
+
+
+def _render(
+    request: Request,
+    school_code: str,
+    sitting_code: str,
+    status_code: int = 200,
+    message: str = "",
+    error: str = "",
+) -> Response:
+    """The certificates page, with the outcome of what the school just did, if anything."""
     portal = portal_of(request)
     as_of = portal.now()
     with portal.db() as session:
         sitting = sitting_or_404(session, sitting_code)
         publicity = sitting.spec.window(StageCode.publicity)
         after_publicity = publicity.has_closed(as_of)
+        school_keys = keys_of(session, school_code)
         keys = [
             {
                 "key_id": k.key_id,
@@ -79,8 +119,9 @@ def certificates_page(
                 "status": KEY_STATUS_ZH[KeyStatus(k.status)],
                 "enrolled": k.created_at,
             }
-            for k in keys_of(session, school_code)
+            for k in school_keys
         ]
+        approved = [k for k in keys if k["status"] == KEY_STATUS_ZH[KeyStatus.approved]]
         batch = build_batches(session, sitting).get(school_code) if after_publicity else None
         rows: list[dict[str, Any]] = []
         root, signers = "", set()
@@ -102,9 +143,11 @@ def certificates_page(
     return portal.page(
         request,
         "certificates.html",
+        status_code=status_code,
         sitting=sitting,
         school_code=school_code,
         keys=keys,
+        approved_keys=approved,
         after_publicity=after_publicity,
         publicity_closes=publicity.closes_at,
         rows=rows,
@@ -112,6 +155,9 @@ def certificates_page(
         school_signed=school_code in signers,
         organiser_signed=ORGANISER in signers,
         base=_base(school_code, sitting.code),
+        lifetime_hours=LIFETIME_HOURS,
+        message=message,
+        error=error,
     )
 
 
@@ -232,3 +278,125 @@ def signature(
     if new:
         emit_school_acted(sitting.code, StageCode.certificates.value, "batch_signed", school_code)
     return JSONResponse({"ok": True, "message": "已签署。双方签署后，证书将在下次签发时生成。"})
+
+
+@router.get("/schools/{school_code}/sittings/{sitting_code}/certificates/statement.json")
+def statement_file(
+    request: Request,
+    school_code: str,
+    sitting_code: str,
+    key_id: str = Query("", max_length=MAX_FIELD),
+    user: SignedIn = Depends(signed_in),
+) -> Response:
+    """The signing request for ``key_id`` as a file (下载签署内容), to sign offline with the
+    key file (``examflow sign --statement``); refusals answer with the page, saying why."""
+    own_school(user, school_code)
+    portal = portal_of(request)
+    refusal: SigningRefused | None = None
+    with portal.db() as session:
+        sitting = sitting_or_404(session, sitting_code)
+        try:
+            made = signing_request(session, sitting, school_code, key_id, portal.now())
+        except SigningRefused as exc:
+            refusal = exc
+    if refusal is not None:
+        return _render(
+            request, school_code, sitting_code, 409, error=_file_refusal(refusal, key_id)
+        )
+    name = f"{sitting.code}-{school_code}-signing-request.json"
+    return Response(
+        made.model_dump_json(indent=2) + "\n",
+        media_type="application/json",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def _file_refusal(exc: SigningRefused, key: str, signature: OfflineSignature | None = None) -> str:
+    """Why the download or the upload was refused, in Chinese."""
+    text = FILE_REFUSALS_ZH.get(exc.code, str(exc))
+    return text.format(
+        hours=LIFETIME_HOURS,
+        key=key,
+        party=signature.party if signature is not None else "",
+        sitting=signature.sitting if signature is not None else "",
+    )
+
+
+def _read_signature(file: UploadFile | None) -> OfflineSignature:
+    """The uploaded signature file, or ValueError with what is wrong, in Chinese."""
+    data = file.file.read(MAX_SIGNATURE_FILE + 1) if file is not None else b""
+    if not data:
+        raise ValueError("请选择 examflow sign --statement 生成的签名文件后再上传。")
+    if len(data) > MAX_SIGNATURE_FILE:
+        raise ValueError(
+            f"文件超过 {MAX_SIGNATURE_FILE // 1024} KB，不是 examflow sign 生成的签名文件，未保存。"
+        )
+    try:
+        document = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise ValueError(
+            "文件不是 JSON 格式的签名文件，未保存。请上传 examflow sign --statement 生成的"
+            "签名文件（不是签署内容文件或密钥文件）。"
+        ) from None
+    try:
+        return OfflineSignature.model_validate(document)
+    except ValidationError as exc:
+        fields = sorted({".".join(str(p) for p in e["loc"]) or "文件" for e in exc.errors()})
+        raise ValueError(
+            "文件不是 examflow sign --statement 生成的签名文件（有问题的字段："
+            + "、".join(fields)
+            + "），未保存。"
+        ) from None
+
+
+@router.post("/schools/{school_code}/sittings/{sitting_code}/certificates/signature-file")
+def signature_file(
+    request: Request,
+    school_code: str,
+    sitting_code: str,
+    signature_file: UploadFile | None = File(None),
+    csrf: str = Form(""),
+    user: SignedIn = Depends(signed_in),
+) -> Response:
+    """A signature file made offline (上传签名): stored, audited and evented exactly as a
+    signature from the browser (accept_signature), or refused with the page saying why."""
+    own_school(user, school_code)
+    check_csrf(csrf, user.csrf)
+    try:
+        signature = _read_signature(signature_file)
+    except ValueError as exc:
+        return _render(request, school_code, sitting_code, 422, error=str(exc))
+    portal = portal_of(request)
+    as_of = portal.now()
+    refusal: SigningRefused | None = None
+    new = False
+    with portal.db() as session:
+        sitting = sitting_or_404(session, sitting_code)
+        try:
+            new = accept_offline_signature(session, sitting, school_code, signature, as_of)
+        except SigningRefused as exc:
+            refusal = exc
+        else:
+            if new:
+                record_action(
+                    session,
+                    sitting_code=sitting.code,
+                    school_code=school_code,
+                    contact=user.contact,
+                    action="batch_signed",
+                    as_of=as_of,
+                    client=client_address(request),
+                    detail=f"{signature.digest[:16]} (signature file)",
+                )
+    if refusal is not None:
+        error = _file_refusal(refusal, signature.key_id, signature)
+        return _render(request, school_code, sitting_code, 409, error=error)
+    if new:
+        emit_school_acted(sitting.code, StageCode.certificates.value, "batch_signed", school_code)
+        message = "签名文件核验通过，已签署。双方签署后，证书将在下次签发时生成。"
+    else:
+        message = "本校已用该签名签署过当前批次，无需重复上传。"
+    return _render(request, school_code, sitting_code, message=message)
