@@ -169,6 +169,7 @@ def bare_app() -> object:
     from models.portal_access import session_for
     from models.schools import School
     from models.sittings import get_sitting
+    from portal.auth import SignedIn
     from portal.routes.sitting import page_context
 
     engine = engine_for(get_settings().resolved_database_url())
@@ -182,8 +183,17 @@ def bare_app() -> object:
             if row is None or school is None or school.code != request.path_params["code"]:
                 return Response(status_code=404)
             code, name = school.code, school.name
+            user = SignedIn(
+                code,
+                name,
+                school.is_site,
+                row.contact,
+                row.csrf_token,
+                school.is_pilot,
+                school.province,
+            )
             sitting = get_sitting(session, request.path_params["sitting"])
-            page = page_context(session, sitting, code, school.is_site, as_of)
+            page = page_context(session, sitting, user, as_of)
             session.commit()
         lines = [f"{name} ({code}) {sitting.code}"]
         lines += [f"{v.label} {v.state_label} {len(v.owed)}" for v in page["stages"]]

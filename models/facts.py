@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import UniqueConstraint, bindparam
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from models.domain import in_utc
@@ -167,6 +167,16 @@ def _check_and_store_facts(session: Session, table: Table, upload: Upload) -> Fa
 FACTS_IMPORTER = Importer("facts", FACT_COLUMNS, _check_and_store_facts, needs_sitting=True)
 
 
+# One site's facts by a moment, read on every page of the school portal: built once, as a
+# statement built per call costs more (its cache key) than running it.
+_FACTS_OF_SITE_BY = select(SiteFactRecord.site_code, SiteFactRecord.fact).where(
+    SiteFactRecord.sitting_code == bindparam("sitting"),
+    col(SiteFactRecord.done).is_(True),
+    SiteFactRecord.site_code == bindparam("site"),
+    col(SiteFactRecord.recorded_at) <= bindparam("until"),
+)
+
+
 def facts_by_site(
     session: Session, sitting_code: str, until: datetime | None = None, site: str | None = None
 ) -> dict[str, set[SiteFact]]:
@@ -175,11 +185,16 @@ def facts_by_site(
     query = select(SiteFactRecord.site_code, SiteFactRecord.fact).where(
         SiteFactRecord.sitting_code == sitting_code, col(SiteFactRecord.done).is_(True)
     )
-    if site is not None:
-        query = query.where(SiteFactRecord.site_code == site)
-    if until is not None:
-        query = query.where(col(SiteFactRecord.recorded_at) <= in_utc(until))
+    if site is not None and until is not None:
+        params = {"sitting": sitting_code, "site": site, "until": in_utc(until)}
+        rows = session.exec(_FACTS_OF_SITE_BY, params=params).all()
+    else:
+        if site is not None:
+            query = query.where(SiteFactRecord.site_code == site)
+        if until is not None:
+            query = query.where(col(SiteFactRecord.recorded_at) <= in_utc(until))
+        rows = session.exec(query).all()
     held: dict[str, set[SiteFact]] = {}
-    for site, fact in session.exec(query):
+    for site, fact in rows:
         held.setdefault(site, set()).add(SiteFact(fact))
     return held

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from sqlalchemy import bindparam
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from models.arrangement import SeatAssignment
@@ -141,16 +142,36 @@ def record_decision(
     return _decision(row)
 
 
-def decisions_at(session: Session, sitting_code: str, as_of: datetime) -> dict[str, Decision]:
-    """The decision that counts for each decided site at ``as_of`` (the latest made by then)."""
-    rows = session.exec(
-        select(GoNoGoDecision)
-        .where(
-            GoNoGoDecision.sitting_code == sitting_code,
-            col(GoNoGoDecision.decided_at) <= in_utc(as_of),
-        )
-        .order_by(col(GoNoGoDecision.decided_at), col(GoNoGoDecision.id))
-    ).all()
+# One site's decisions, read on every page of the school portal: built once, as a statement
+# built per call costs more (its cache key) than running it.
+_DECISIONS_OF_SITE = (
+    select(GoNoGoDecision)
+    .where(
+        GoNoGoDecision.sitting_code == bindparam("sitting"),
+        col(GoNoGoDecision.decided_at) <= bindparam("as_of"),
+        GoNoGoDecision.site_code == bindparam("site"),
+    )
+    .order_by(col(GoNoGoDecision.decided_at), col(GoNoGoDecision.id))
+)
+
+
+def decisions_at(
+    session: Session, sitting_code: str, as_of: datetime, site: str | None = None
+) -> dict[str, Decision]:
+    """The decision that counts for each decided site (or ``site`` alone, if given) at
+    ``as_of`` (the latest made by then)."""
+    if site is not None:
+        params = {"sitting": sitting_code, "as_of": in_utc(as_of), "site": site}
+        rows = session.exec(_DECISIONS_OF_SITE, params=params).all()
+    else:
+        rows = session.exec(
+            select(GoNoGoDecision)
+            .where(
+                GoNoGoDecision.sitting_code == sitting_code,
+                col(GoNoGoDecision.decided_at) <= in_utc(as_of),
+            )
+            .order_by(col(GoNoGoDecision.decided_at), col(GoNoGoDecision.id))
+        ).all()
     return {row.site_code: _decision(row) for row in rows}
 
 

@@ -4,6 +4,7 @@ declines. Accepting records the same agreement as ops' ``examflow sites agree``.
 from datetime import datetime
 from enum import StrEnum
 
+from sqlalchemy import bindparam
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from models.domain import in_utc
@@ -113,10 +114,23 @@ def decide_host_request(
     return request
 
 
+# A school's requests, read on every page of the school portal: built once, as a statement
+# built per call costs more (its cache key) than running it.
+_REQUESTS = select(HostRequest).where(HostRequest.sitting_code == bindparam("sitting"))
+_FROM_GUEST = _REQUESTS.where(HostRequest.guest_code == bindparam("code")).order_by(
+    col(HostRequest.id)
+)
+_TO_HOST = _REQUESTS.where(HostRequest.host_code == bindparam("code")).order_by(col(HostRequest.id))
+
+
 def host_requests(
     session: Session, sitting_code: str, *, guest: str | None = None, host: str | None = None
 ) -> list[HostRequest]:
     """Requests of a sitting from ``guest`` or to ``host``, oldest first."""
+    if (guest is None) != (host is None):
+        one_side = _FROM_GUEST if guest is not None else _TO_HOST
+        params = {"sitting": sitting_code, "code": guest or host}
+        return list(session.exec(one_side, params=params))
     query = select(HostRequest).where(HostRequest.sitting_code == sitting_code)
     if guest is not None:
         query = query.where(HostRequest.guest_code == guest)

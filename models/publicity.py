@@ -12,7 +12,7 @@ from models.domain import StageCode
 from models.outbox import OutboxMessage, OutboxStatus
 from models.registration import Registration
 from models.resident_id import mask_resident_id
-from models.scores import Publication, Score, unresolved_reviews
+from models.scores import Score, publication_of, unresolved_reviews
 from models.sittings import Sitting
 
 
@@ -92,26 +92,24 @@ def publicity_condition(
         )
         if present - scored:
             missing.append(_owed(ORGANISER, Owed.unscored, len(present - scored)))
-    published = session.exec(
-        select(Publication).where(Publication.sitting_code == sitting.code)
-    ).first()
+    published = publication_of(session, sitting.code)
     if published is None and in_scope(party, ORGANISER):
         missing.append(_owed(ORGANISER, Owed.scores_unpublished))
-    told_query = select(OutboxMessage.recipient_ref).where(
-        OutboxMessage.sitting_code == sitting.code,
-        OutboxMessage.stage == StageCode.publicity.value,
-        OutboxMessage.checkpoint == "open",
-        OutboxMessage.status == OutboxStatus.sent,
-    )
-    if party is not None:
-        told_query = told_query.where(OutboxMessage.recipient_ref == party)
-    told = set(session.exec(told_query))
     if published is not None:
+        told_query = select(OutboxMessage.recipient_ref).where(
+            OutboxMessage.sitting_code == sitting.code,
+            OutboxMessage.stage == StageCode.publicity.value,
+            OutboxMessage.checkpoint == "open",
+            OutboxMessage.status == OutboxStatus.sent,
+        )
+        if party is not None:
+            told_query = told_query.where(OutboxMessage.recipient_ref == party)
+        told = set(session.exec(told_query))
         for school in sorted(results_by_school(session, sitting.code, party)):
             if school not in told:
                 missing.append(_owed(school, Owed.results_undelivered))
-    for school, n in sorted(unresolved_reviews(session, sitting.code).items()):
-        if in_scope(party, school):
+    if party != ORGANISER:  # reviews are the schools' (the organiser owes their resolution)
+        for school, n in sorted(unresolved_reviews(session, sitting.code, party).items()):
             missing.append(_owed(school, Owed.unresolved_review, n))
     closed = sitting.spec.window(StageCode.publicity).has_closed(as_of)
     return Condition(

@@ -8,9 +8,10 @@ the site that hosted them. Ops resolve each request; a changed score changes the
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import UniqueConstraint, bindparam
 from sqlalchemy import select as sa_select
 from sqlmodel import Field, Session, SQLModel, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from models.arrangement import SeatAssignment
 from models.attendance import Attendance
@@ -377,13 +378,39 @@ def resolve_review(
     return Resolution(request, changes)
 
 
-def unresolved_reviews(session: Session, sitting_code: str) -> dict[str, int]:
-    """Open review items per school."""
-    counts: dict[str, int] = {}
-    for school in session.exec(
+def _open_reviews() -> SelectOfScalar[str]:
+    return (
         select(ReviewRequest.school_code)
         .join(ReviewItem, col(ReviewItem.request_id) == col(ReviewRequest.id))
-        .where(ReviewRequest.sitting_code == sitting_code, col(ReviewItem.resolved_at).is_(None))
-    ):
-        counts[school] = counts.get(school, 0) + 1
+        .where(
+            ReviewRequest.sitting_code == bindparam("sitting"),
+            col(ReviewItem.resolved_at).is_(None),
+        )
+    )
+
+
+# Read on every page of the school portal: built once, as a statement built per call costs
+# more (its cache key) than running it.
+_OPEN_REVIEWS = _open_reviews()
+_OPEN_REVIEWS_OF = _open_reviews().where(ReviewRequest.school_code == bindparam("school"))
+PUBLICATION_OF = select(Publication).where(Publication.sitting_code == bindparam("sitting"))
+
+
+def publication_of(session: Session, sitting_code: str) -> Publication | None:
+    """The sitting's publication of scores, if they are published."""
+    return session.exec(PUBLICATION_OF, params={"sitting": sitting_code}).first()
+
+
+def unresolved_reviews(
+    session: Session, sitting_code: str, school: str | None = None
+) -> dict[str, int]:
+    """Open review items per school (of ``school`` alone, if given)."""
+    counts: dict[str, int] = {}
+    query, params = (
+        (_OPEN_REVIEWS, {"sitting": sitting_code})
+        if school is None
+        else (_OPEN_REVIEWS_OF, {"sitting": sitting_code, "school": school})
+    )
+    for school_code in session.exec(query, params=params):
+        counts[school_code] = counts.get(school_code, 0) + 1
     return counts

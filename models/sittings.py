@@ -3,6 +3,7 @@
 from datetime import datetime
 from functools import lru_cache
 
+from sqlalchemy import bindparam
 from sqlmodel import Field, Session, SQLModel, select
 
 from models.domain import in_utc
@@ -33,6 +34,11 @@ def _parsed_spec(spec_json: str) -> SittingSpec:
     """Parsed once per stored text: a portal page reads a sitting's windows a dozen times, and
     the spec is frozen, so one instance can be shared."""
     return SittingSpec.model_validate_json(spec_json)
+
+
+# Read by every request of the school portal: built once, as a statement built per call costs
+# more (its cache key) than running it.
+_SITTING = select(Sitting).where(Sitting.code == bindparam("code"))
 
 
 class UnknownSittingError(LookupError):
@@ -90,7 +96,7 @@ def store_calendar(
 
 
 def get_sitting(session: Session, code: str) -> Sitting:
-    row = session.get(Sitting, code)
+    row = session.exec(_SITTING, params={"code": code}).first()
     if row is None:
         raise UnknownSittingError(code)
     return row

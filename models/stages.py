@@ -5,8 +5,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select
 
 from models.arrangement import SeatAssignment
 from models.attendance import Attendance
@@ -42,6 +43,31 @@ def derive_state(window: Window, as_of: datetime, met: bool) -> StageState:
     return StageState.open
 
 
+# One party's reads of the registration rule, on every page of the school portal: built
+# once, as a statement built per call costs more (its cache key) than running it.
+_WITHOUT_SITE_OF = (
+    select(Registration.site_code, func.count())
+    .join(School, col(School.code) == col(Registration.site_code))
+    .where(
+        Registration.sitting_code == bindparam("sitting"),
+        col(School.is_site).is_(False),
+        Registration.site_code == bindparam("party"),
+    )
+    .group_by(Registration.site_code)
+)
+_OVER_SCALE_OF = (
+    select(School.code, School.pilot_scale, func.count())
+    .join(Registration, col(Registration.school_code) == col(School.code))
+    .join(Sitting, col(Sitting.code) == col(Registration.sitting_code))
+    .where(
+        Sitting.year == bindparam("year"),
+        col(School.is_pilot).is_(True),
+        School.code == bindparam("party"),
+    )
+    .group_by(col(School.code), col(School.pilot_scale))
+)
+
+
 def registration_condition(
     session: Session, sitting: Sitting, as_of: datetime, party: str | None = None
 ) -> Condition:
@@ -54,9 +80,11 @@ def registration_condition(
         .where(Registration.sitting_code == sitting.code, col(School.is_site).is_(False))
         .group_by(Registration.site_code)
     )
-    if party is not None:
-        without_site_query = without_site_query.where(Registration.site_code == party)
-    without_site = session.exec(without_site_query).all()
+    without_site = (
+        session.exec(without_site_query).all()
+        if party is None
+        else session.exec(_WITHOUT_SITE_OF, params={"sitting": sitting.code, "party": party}).all()
+    )
     for site, n in without_site:
         missing.append(
             Missing(
@@ -74,9 +102,11 @@ def registration_condition(
         .where(Sitting.year == spec.year, col(School.is_pilot).is_(True))
         .group_by(col(School.code), col(School.pilot_scale))
     )
-    if party is not None:
-        over_query = over_query.where(School.code == party)
-    over = session.exec(over_query).all()
+    over = (
+        session.exec(over_query).all()
+        if party is None
+        else session.exec(_OVER_SCALE_OF, params={"year": spec.year, "party": party}).all()
+    )
     for code, scale, n in over:
         if scale is not None and n > scale:
             missing.append(
@@ -94,12 +124,23 @@ def registration_condition(
     return Condition(met=frozen and not missing, missing=missing, note=note)
 
 
+_ACTIVE_SITE = (  # one site's question, on every page of the school portal (built once)
+    select(Registration.site_code)
+    .where(
+        Registration.sitting_code == bindparam("sitting"),
+        Registration.site_code == bindparam("site"),
+    )
+    .limit(1)
+)
+
+
 def active_sites(session: Session, sitting_code: str, site: str | None = None) -> list[str]:
     """The sites concerned by a sitting: those with candidates in it, own or borrowing
     (of them, ``site`` alone, if given)."""
-    query = select(Registration.site_code).where(Registration.sitting_code == sitting_code)
     if site is not None:
-        query = query.where(Registration.site_code == site)
+        params = {"sitting": sitting_code, "site": site}
+        return list(session.exec(_ACTIVE_SITE, params=params))
+    query = select(Registration.site_code).where(Registration.sitting_code == sitting_code)
     return sorted(session.exec(query.group_by(col(Registration.site_code))))
 
 
@@ -161,27 +202,38 @@ def _organiser(item: Owed, count: int, detail: dict[str, str] | None = None) -> 
     )
 
 
-def attendance_recorded(
-    session: Session, sitting: Sitting, as_of: datetime, party: str | None = None
-) -> list[Missing]:
-    """Every arranged candidate is recorded present or absent (examflow attendance)."""
+def _unrecorded_seats() -> Select[str, int]:
     recorded = (
         select(Attendance.id)
         .where(
-            Attendance.sitting_code == sitting.code,
+            Attendance.sitting_code == bindparam("sitting"),
             col(Attendance.ticket_number) == col(SeatAssignment.ticket_number),
         )
         .exists()
     )
-    query = (
+    return (
         select(SeatAssignment.site_code, func.count())
-        .where(SeatAssignment.sitting_code == sitting.code, col(SeatAssignment.seat) > 0)
+        .where(SeatAssignment.sitting_code == bindparam("sitting"), col(SeatAssignment.seat) > 0)
         .where(~recorded)
         .group_by(col(SeatAssignment.site_code))
     )
-    if party is not None:
-        query = query.where(SeatAssignment.site_code == party)
-    missing = dict(session.exec(query).all())
+
+
+_UNRECORDED_SEATS = _unrecorded_seats()  # built once (see _WITHOUT_SITE_OF)
+_UNRECORDED_SEATS_OF = _unrecorded_seats().where(SeatAssignment.site_code == bindparam("site"))
+
+
+def attendance_recorded(
+    session: Session, sitting: Sitting, as_of: datetime, party: str | None = None
+) -> list[Missing]:
+    """Every arranged candidate is recorded present or absent (examflow attendance)."""
+    missing = dict(
+        session.exec(_UNRECORDED_SEATS, params={"sitting": sitting.code}).all()
+        if party is None
+        else session.exec(
+            _UNRECORDED_SEATS_OF, params={"sitting": sitting.code, "site": party}
+        ).all()
+    )
     return [
         Missing(
             party=site,
@@ -200,36 +252,64 @@ ORGANISER_PARTS: dict[StageCode, list[OrganiserPart]] = {
 }
 
 
+class SiteFactsRead:
+    """The site facts held and the active sites of one sitting (of one party, if given),
+    each read once however many of the four site-fact stages are evaluated with it."""
+
+    def __init__(self, session: Session, sitting_code: str, party: str | None) -> None:
+        self.session, self.sitting_code, self.party = session, sitting_code, party
+        self._held: dict[datetime, dict[str, set[SiteFact]]] = {}
+        self._active: list[str] | None = None
+
+    def held(self, until: datetime) -> dict[str, set[SiteFact]]:
+        if until not in self._held:
+            self._held[until] = facts_by_site(
+                self.session, self.sitting_code, until=until, site=self.party
+            )
+        return self._held[until]
+
+    def active(self) -> list[str]:
+        if self._active is None:
+            self._active = active_sites(self.session, self.sitting_code, site=self.party)
+        return self._active
+
+
 def site_facts_condition(stage: StageCode) -> ConditionRule:
     """Every active site holds the stage's facts; plus the organiser's own parts, if any."""
-    required = SITE_FACTS[stage]
 
     def condition(
         session: Session, sitting: Sitting, as_of: datetime, party: str | None = None
     ) -> Condition:
-        cutoff = _readiness_cutoff(sitting, stage, as_of)
-        held = facts_by_site(session, sitting.code, until=cutoff, site=party)
-        # the exam's go/no-go: a decided site (go: waived; hold: does not open) needs no facts
-        decided = decisions_at(session, sitting.code, as_of) if stage is StageCode.exam else {}
-        missing = [
-            site_fact_item(site, stage, fact)
-            for site in active_sites(session, sitting.code, site=party)
-            if site not in decided
-            for fact in required
-            if fact not in held.get(site, set())
-        ]
-        for part in ORGANISER_PARTS.get(stage, []):
-            missing.extend(part(session, sitting, as_of, party))
-        note = ""
-        if decided:
-            missing = _go_no_go_applied(session, sitting, missing, decided, party)
-            note = "go/no-go: " + "; ".join(str(d) for _, d in sorted(decided.items()))
-        if not sitting.spec.window(StageCode.registration).has_closed(as_of):
-            # the sites concerned are not final while schools can still register
-            return Condition(met=False, missing=missing, note="registration still open")
-        return Condition(met=not missing, missing=missing, note=note)
+        return judge_site_facts(stage, sitting, as_of, SiteFactsRead(session, sitting.code, party))
 
     return condition
+
+
+def judge_site_facts(
+    stage: StageCode, sitting: Sitting, as_of: datetime, read: SiteFactsRead
+) -> Condition:
+    """``site_facts_condition``'s rule over facts already read (or read now, once)."""
+    session, party = read.session, read.party
+    held = read.held(_readiness_cutoff(sitting, stage, as_of))
+    # the exam's go/no-go: a decided site (go: waived; hold: does not open) needs no facts
+    decided = decisions_at(session, sitting.code, as_of, party) if stage is StageCode.exam else {}
+    missing = [
+        site_fact_item(site, stage, fact)
+        for site in read.active()
+        if site not in decided
+        for fact in SITE_FACTS[stage]
+        if fact not in held.get(site, set())
+    ]
+    for part in ORGANISER_PARTS.get(stage, []):
+        missing.extend(part(session, sitting, as_of, party))
+    note = ""
+    if decided:
+        missing = _go_no_go_applied(session, sitting, missing, decided, party)
+        note = "go/no-go: " + "; ".join(str(d) for _, d in sorted(decided.items()))
+    if not sitting.spec.window(StageCode.registration).has_closed(as_of):
+        # the sites concerned are not final while schools can still register
+        return Condition(met=False, missing=missing, note="registration still open")
+    return Condition(met=not missing, missing=missing, note=note)
 
 
 def _go_no_go_applied(
@@ -342,15 +422,23 @@ def evaluate_sitting(session: Session, sitting: Sitting, as_of: datetime) -> lis
 
 
 def items_for_party(
-    session: Session, sitting: Sitting, party: str, as_of: datetime
+    session: Session,
+    sitting: Sitting,
+    party: str,
+    as_of: datetime,
+    read: SiteFactsRead | None = None,
 ) -> dict[StageCode, list[Missing]]:
     """What one school or site still owes in each stage of a sitting at ``as_of``: the same
     items the flows' artifacts, reminders and ``status`` render (stages where it owes
     nothing are left out; every stage is evaluated, whatever its window), each stage's rule
     evaluated for that party alone."""
     owed: dict[StageCode, list[Missing]] = {}
+    read = read or SiteFactsRead(session, sitting.code, party)  # one read for four stages
     for stage in StageCode:
-        mine = CONDITIONS[stage](session, sitting, as_of, party).missing
+        if stage in SITE_FACTS:
+            mine = judge_site_facts(stage, sitting, as_of, read).missing
+        else:
+            mine = CONDITIONS[stage](session, sitting, as_of, party).missing
         if mine:
             owed[stage] = mine
     return owed

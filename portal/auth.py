@@ -27,6 +27,8 @@ class SignedIn:
     is_site: bool
     contact: str
     csrf: str
+    is_pilot: bool = False
+    province: str = ""
 
 
 def signed_in(request: Request) -> SignedIn:
@@ -40,7 +42,15 @@ def signed_in(request: Request) -> SignedIn:
         school = session.get(School, row.school_code) if row is not None else None
         if row is None or school is None:
             raise NotSignedIn
-        user = SignedIn(row.school_code, school.name, school.is_site, row.contact, row.csrf_token)
+        user = SignedIn(
+            row.school_code,
+            school.name,
+            school.is_site,
+            row.contact,
+            row.csrf_token,
+            school.is_pilot,
+            school.province,
+        )
     request.state.user, request.state.csrf = user, user.csrf
     return user
 

@@ -6,22 +6,22 @@ from datetime import datetime
 
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request
 from fastapi.responses import Response
-from sqlalchemy import or_
+from sqlalchemy import bindparam, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from models.arrangement import SeatAssignment
 from models.condition import Missing, describe_zh
 from models.domain import SOCIAL, STAGE_LABELS_ZH, StageCode
-from models.facts import FACT_LABELS_ZH, FactError, SiteFact, facts_by_site
+from models.facts import FACT_LABELS_ZH, FactError, SiteFact
 from models.host_requests import HOST_DECISION_LABELS_ZH, host_requests
 from models.links import KIND_FACTS
 from models.portal_access import (
     SCHOOL_STAGE_LABELS_ZH,
     ActionWindow,
+    PortalAudit,
     SchoolStageState,
     action_window,
-    audit_rows,
     record_action,
     school_stage_state,
 )
@@ -30,10 +30,10 @@ from models.publicity import results_by_school
 from models.registration import Registration, WithdrawError
 from models.resident_id import mask_resident_id
 from models.schools import School, SiteAgreement, SiteApplication, SiteRuleError
-from models.scores import Publication, ReviewItem, ReviewRequest, ScoreError
+from models.scores import ReviewItem, ReviewRequest, ScoreError, publication_of
 from models.sitting_calendar import Window
 from models.sittings import Sitting, UnknownSittingError, get_sitting, list_sittings
-from models.stages import SITE_FACTS, items_for_party
+from models.stages import SITE_FACTS, SiteFactsRead, items_for_party
 from portal.auth import SignedIn, client_address, own_school, signed_in
 from portal.context import portal_of
 from portal.events import emit_school_acted
@@ -101,11 +101,15 @@ def sitting_or_404(session: Session, code: str) -> Sitting:
 
 
 def stage_views(
-    session: Session, sitting: Sitting, school_code: str, as_of: datetime
+    session: Session,
+    sitting: Sitting,
+    school_code: str,
+    as_of: datetime,
+    read: SiteFactsRead | None = None,
 ) -> list[StageView]:
     """Each stage with this school's state and exactly what it (or its site) still owes,
     from the same rule functions as the checkpoints' artifacts and reminders."""
-    owed = items_for_party(session, sitting, school_code, as_of)
+    owed = items_for_party(session, sitting, school_code, as_of, read)
     views = []
     for stage in StageCode:
         window = sitting.spec.window(stage)
@@ -125,51 +129,89 @@ def stage_views(
     return views
 
 
+# The page's own reads, each made on every page view: built once with bind parameters, as a
+# statement built per call costs more (its cache key) than running it.
+_REGISTRATIONS_OF = (
+    sa_select(
+        col(Registration.id),
+        col(Registration.name),
+        col(Registration.id_number),
+        col(Registration.level),
+        col(Registration.site_code),
+    )
+    .where(
+        col(Registration.sitting_code) == bindparam("sitting"),
+        col(Registration.school_code) == bindparam("school"),
+    )
+    .order_by(col(Registration.id))
+)
+_GUESTS_OF = (
+    sa_select(
+        col(Registration.name),
+        col(Registration.school_code),
+        col(Registration.level),
+        col(SeatAssignment.room),
+        col(SeatAssignment.seat),
+        col(SeatAssignment.ticket_number),
+    )
+    .join(
+        SeatAssignment,
+        col(SeatAssignment.registration_id) == col(Registration.id),
+        isouter=True,
+    )
+    .where(
+        col(Registration.sitting_code) == bindparam("sitting"),
+        col(Registration.site_code) == bindparam("site"),
+        or_(
+            col(Registration.school_code).is_(None),
+            col(Registration.school_code) != bindparam("site"),
+        ),
+    )
+    .order_by(col(Registration.id))
+)
+_TRAINED = (
+    sa_select(col(PortalAudit.action), col(PortalAudit.detail))
+    .where(
+        col(PortalAudit.sitting_code) == bindparam("sitting"),
+        col(PortalAudit.school_code) == bindparam("site"),
+        col(PortalAudit.action).in_(sorted(TRAINED_ACTIONS)),
+    )
+    .order_by(col(PortalAudit.at), col(PortalAudit.id))
+)
+_REVIEWS_OF = (
+    select(ReviewRequest)
+    .where(
+        ReviewRequest.sitting_code == bindparam("sitting"),
+        ReviewRequest.school_code == bindparam("school"),
+    )
+    .order_by(col(ReviewRequest.id))
+)
+_SITES_IN = (
+    sa_select(col(School.code), col(School.name))
+    .where(col(School.is_site).is_(True), col(School.province) == bindparam("province"))
+    .order_by(col(School.code))
+)
+_APPLIED = select(SiteApplication).where(
+    SiteApplication.sitting_code == bindparam("sitting"),
+    SiteApplication.school_code == bindparam("school"),
+)
+_HOSTS_OF = select(SiteAgreement.host_code).where(
+    SiteAgreement.sitting_code == bindparam("sitting"), SiteAgreement.guest == bindparam("school")
+)
+
+
 def registrations_of(
     session: Session, sitting_code: str, school_code: str
 ) -> list[RegistrationRow]:
     rows = session.execute(
-        sa_select(
-            col(Registration.id),
-            col(Registration.name),
-            col(Registration.id_number),
-            col(Registration.level),
-            col(Registration.site_code),
-        )
-        .where(
-            col(Registration.sitting_code) == sitting_code,
-            col(Registration.school_code) == school_code,
-        )
-        .order_by(col(Registration.id))
+        _REGISTRATIONS_OF, {"sitting": sitting_code, "school": school_code}
     ).all()
     return [RegistrationRow(r or 0, n, mask_resident_id(i), lv, s) for r, n, i, lv, s in rows]
 
 
 def guests_of(session: Session, sitting_code: str, site_code: str) -> list[GuestRow]:
     """Candidates of other schools (or social ones) seated at this site: no ID numbers."""
-    rows = session.execute(
-        sa_select(
-            col(Registration.name),
-            col(Registration.school_code),
-            col(Registration.level),
-            col(SeatAssignment.room),
-            col(SeatAssignment.seat),
-            col(SeatAssignment.ticket_number),
-        )
-        .join(
-            SeatAssignment,
-            col(SeatAssignment.registration_id) == col(Registration.id),
-            isouter=True,
-        )
-        .where(
-            col(Registration.sitting_code) == sitting_code,
-            col(Registration.site_code) == site_code,
-            or_(
-                col(Registration.school_code).is_(None), col(Registration.school_code) != site_code
-            ),
-        )
-        .order_by(col(Registration.id))
-    ).all()
+    rows = session.execute(_GUESTS_OF, {"sitting": sitting_code, "site": site_code}).all()
     return [
         GuestRow(n, sc or SOCIAL, lv, room or "", seat or 0, ticket or "")
         for n, sc, lv, room, seat, ticket in rows
@@ -178,19 +220,13 @@ def guests_of(session: Session, sitting_code: str, site_code: str) -> list[Guest
 
 def trained_names(session: Session, sitting_code: str, site_code: str) -> dict[str, str]:
     """Who attended each training, as the site recorded it (the audit's detail)."""
-    return {
-        a.action.removeprefix("fact:"): a.detail
-        for a in audit_rows(session, sitting_code, site_code)
-        if a.action in TRAINED_ACTIONS and a.detail
-    }
+    rows = session.execute(_TRAINED, {"sitting": sitting_code, "site": site_code}).all()
+    return {action.removeprefix("fact:"): detail for action, detail in rows if detail}
 
 
 def results_of(session: Session, sitting_code: str, school_code: str) -> list[dict[str, object]]:
     """The school's candidates' results once published (ID numbers masked), else none."""
-    published = session.exec(
-        select(Publication).where(Publication.sitting_code == sitting_code)
-    ).first()
-    if published is None:
+    if publication_of(session, sitting_code) is None:
         return []
     return results_by_school(session, sitting_code, school_code).get(school_code, [])
 
@@ -208,11 +244,7 @@ class ReviewView:
 
 def reviews_of(session: Session, sitting_code: str, school_code: str) -> list[ReviewView]:
     views = []
-    for r in session.exec(
-        select(ReviewRequest)
-        .where(ReviewRequest.sitting_code == sitting_code, ReviewRequest.school_code == school_code)
-        .order_by(col(ReviewRequest.id))
-    ):
+    for r in session.exec(_REVIEWS_OF, params={"sitting": sitting_code, "school": school_code}):
         assert r.id is not None
         items = list(session.exec(select(ReviewItem).where(ReviewItem.request_id == r.id)))
         views.append(ReviewView(r.id, r.filed_at, items))
@@ -229,38 +261,27 @@ def site_choices(session: Session, province: str) -> list[SiteChoice]:
     """The sites offered to a school that asks to be hosted: those of its province (schools
     borrow a site near them; any other site's code can still be typed in). A national list
     would be some 1,500 rows read and sent on every page of every school without a site."""
-    rows = session.execute(
-        sa_select(col(School.code), col(School.name))
-        .where(col(School.is_site).is_(True), col(School.province) == province)
-        .order_by(col(School.code))
-    ).all()
+    rows = session.execute(_SITES_IN, {"province": province}).all()
     return [SiteChoice(code, name) for code, name in rows]
 
 
 def page_context(
-    session: Session, sitting: Sitting, code: str, is_site: bool, as_of: datetime
+    session: Session, sitting: Sitting, user: SignedIn, as_of: datetime
 ) -> dict[str, object]:
-    """Everything the sitting page shows of school ``code``: its stages and what it owes, its
-    registrations, site requests, guests, results and reviews (one school's rows only)."""
-    school = session.get(School, code)
-    assert school is not None
-    applied = session.exec(
-        select(SiteApplication).where(
-            SiteApplication.sitting_code == sitting.code, SiteApplication.school_code == code
-        )
-    ).first()
-    hosts = session.exec(
-        select(SiteAgreement.host_code).where(
-            SiteAgreement.sitting_code == sitting.code, SiteAgreement.guest == code
-        )
-    )
+    """Everything the sitting page shows the signed-in school: its stages and what it owes,
+    its registrations, site requests, guests, results and reviews (its own rows only)."""
+    code, is_site = user.school_code, user.is_site
+    read = SiteFactsRead(session, sitting.code, code)  # the stages' facts are the page's too
+    mine = {"sitting": sitting.code, "school": code}
+    applied = session.exec(_APPLIED, params=mine).first()
+    hosts = session.exec(_HOSTS_OF, params=mine)
     return {
-        "stages": stage_views(session, sitting, code, as_of),
+        "stages": stage_views(session, sitting, code, as_of, read),
         "registrations": registrations_of(session, sitting.code, code),
-        "held": facts_by_site(session, sitting.code, site=code).get(code, set()),
+        "held": read.held(as_of).get(code, set()),
         "applied": applied,
-        "is_pilot": school.is_pilot,
-        "sites": [] if is_site else site_choices(session, school.province),
+        "is_pilot": user.is_pilot,
+        "sites": [] if is_site else site_choices(session, user.province),
         "hosts": list(hosts),
         "asked": host_requests(session, sitting.code, guest=code),
         "incoming": host_requests(session, sitting.code, host=code) if is_site else [],
@@ -287,10 +308,9 @@ def render_sitting(
     downloaded."""
     portal = portal_of(request)
     as_of = portal.now()
-    code = user.school_code
     with portal.db() as session:
         sitting = sitting_or_404(session, sitting_code)
-        context = page_context(session, sitting, code, user.is_site, as_of)
+        context = page_context(session, sitting, user, as_of)
     return portal.page(
         request,
         "sitting.html",
