@@ -5,12 +5,15 @@ from dataclasses import dataclass
 
 from fastapi import HTTPException, Request
 from fastapi.responses import Response
+from sqlalchemy import bindparam
+from sqlmodel import select
 
 from models.portal_access import SESSION_TTL, new_token, session_for
 from models.schools import School
 from portal.context import Portal, portal_of
 
 SESSION_COOKIE = "examflow_session"
+_SCHOOL = select(School).where(School.code == bindparam("code"))  # built once: every request
 CSRF_COOKIE = "examflow_csrf"
 
 
@@ -39,7 +42,11 @@ def signed_in(request: Request) -> SignedIn:
         raise NotSignedIn
     with portal.db() as session:
         row = session_for(session, token, portal.now())
-        school = session.get(School, row.school_code) if row is not None else None
+        school = (
+            session.exec(_SCHOOL, params={"code": row.school_code}).first()
+            if row is not None
+            else None
+        )
         if row is None or school is None:
             raise NotSignedIn
         user = SignedIn(
