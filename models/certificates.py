@@ -17,6 +17,14 @@ Status List, ``models.credentials.status_list``). The index is assigned once per
 candidate's entry: a review that changes an issued entry gives the corrected credential a new
 index, and issuing it revokes the old one (*superseded*). Ops revoke and unrevoke by number;
 the organiser signs the published list.
+
+Where a sitting's list is published is part of every credential of the sitting (its
+``credentialStatus``), hence of what both parties sign: the shells pass their public address
+(``EXAMFLOW_PUBLIC_URL``) in, and the first signature or list of a sitting fixes the list's
+address to ``<public address>/status/<sitting>/revocation`` (``StatusListAddress``), which
+every later batch of the sitting keeps, whatever the setting says by then: a changed setting
+must not void the signatures already made. Rules called without an address (the stages'
+conditions) use the fixed one.
 """
 
 import base64
@@ -62,9 +70,11 @@ from models.scores import Score
 from models.sittings import Sitting
 
 ISSUER_ID = "https://www.hotmatrix.cn"
-STATUS_LIST_BASE = ISSUER_ID
-"""Where the revocation lists are published (the portal's /status/, served at the issuer's
-address): part of every signed credential, so it must not change between signing runs."""
+LEGACY_STATUS_LIST_BASE = ISSUER_ID
+"""Where credentials issued before the public address was used say their list is (migration
+0010 fixes it for the sittings that have signatures or credentials already), and what a rule
+without an address uses for a sitting whose list has none fixed yet: no signature depends on
+it then."""
 SUPERSEDED_REASON = (
     "复核后成绩已更正，由重新签发的证书取代（superseded by a corrected certificate）"
 )
@@ -168,6 +178,15 @@ class StatusListRecord(SQLModel, table=True):
     purpose: str = Field(primary_key=True)
     credential_json: str
     signed_at: datetime
+
+
+class StatusListAddress(SQLModel, table=True):
+    """Where a sitting's revocation list is published, as its credentials say: fixed by the
+    sitting's first signature (or list), kept for every later batch of the sitting."""
+
+    sitting_code: str = Field(foreign_key="sitting.code", primary_key=True)
+    url: str
+    fixed_at: datetime
 
 
 class HolderCheck(SQLModel, table=True):
@@ -348,8 +367,46 @@ def _numbers(
     return known
 
 
-def status_list_url(sitting_code: str) -> str:
-    return f"{STATUS_LIST_BASE}/status/{sitting_code}/revocation"
+def status_list_url(public_url: str, sitting_code: str) -> str:
+    """The address of ``sitting_code``'s revocation list on the portal at ``public_url``."""
+    return f"{public_url.rstrip('/')}/status/{sitting_code}/revocation"
+
+
+def list_address(session: Session, sitting_code: str, public_url: str | None) -> str:
+    """Where the sitting's credentials say its revocation list is: the address fixed for the
+    sitting, else the one at ``public_url`` (else the legacy one, for rules that have none)."""
+    fixed = session.get(StatusListAddress, sitting_code)
+    if fixed is not None:
+        return fixed.url
+    return status_list_url(public_url or LEGACY_STATUS_LIST_BASE, sitting_code)
+
+
+def _fix_list_address(session: Session, sitting_code: str, public_url: str, as_of: datetime) -> str:
+    """Fix the sitting's list address (if not yet) before the first signature or list that
+    depends on it; returns the address fixed (a concurrent first signer's, if it won)."""
+    if (fixed := session.get(StatusListAddress, sitting_code)) is not None:
+        return fixed.url
+    row = {
+        "sitting_code": sitting_code,
+        "url": status_list_url(public_url, sitting_code),
+        "fixed_at": in_utc(as_of),
+    }
+    table = StatusListAddress.__table__  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
+        session.execute(sqlite.insert(table).values(row).on_conflict_do_nothing())
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        session.execute(postgresql.insert(table).values(row).on_conflict_do_nothing())
+    else:
+        session.add(StatusListAddress.model_validate(row))
+        session.flush()
+    fixed = session.get(StatusListAddress, sitting_code, populate_existing=True)
+    assert fixed is not None
+    return fixed.url
 
 
 def _entry_hash(entry: BatchEntry) -> str:
@@ -375,7 +432,10 @@ class _IndexAllocator:
 
 
 def _with_status_index(
-    entry: BatchEntry, row: CertificateNumber, issued_index: int | None, allocate: _IndexAllocator
+    entry: BatchEntry,
+    row: CertificateNumber,
+    issued_index: int | None,
+    allocate: _IndexAllocator,
 ) -> BatchEntry:
     """``entry`` with its revocation-list index: the stored one, or a new one when the entry
     changed since a credential was issued with the stored one (that credential is superseded)."""
@@ -391,11 +451,14 @@ def _with_status_index(
 def build_batches(
     session: Session,
     sitting: Sitting,
+    public_url: str | None,
     passing: dict[str, list[tuple[int, str, str, str, str, int]]] | None = None,
 ) -> dict[str, CertificateBatch]:
     """Each school's current batch (passing candidates as of now; ``passing`` if the caller
-    has already read them)."""
+    has already read them), its credentials pointing to the sitting's revocation list
+    (``list_address``: the fixed address, else the one at ``public_url``)."""
     window = sitting.spec.window(StageCode.certificates)
+    list_url = list_address(session, sitting.code, public_url)
     assert window.opens_at is not None
     batches = {}
     if passing is None:
@@ -437,7 +500,7 @@ def build_batches(
             issuer_name=sitting.organiser or "培训评价组织",
             valid_from=window.opens_at,
             entries=tuple(entries),
-            status_list_url=status_list_url(sitting.code),
+            status_list_url=list_url,
         )
     session.flush()
     return batches
@@ -461,12 +524,18 @@ def _signatures(session: Session, sitting_code: str, school: str) -> list[BatchS
 
 
 def sign(
-    session: Session, sitting: Sitting, party: str, private_key: object, as_of: datetime
+    session: Session,
+    sitting: Sitting,
+    party: str,
+    private_key: object,
+    as_of: datetime,
+    public_url: str,
 ) -> list[tuple[str, str]]:
     """Sign the party's batches (the organiser: every school's; a school: its own).
 
     Refused before the publicity window has passed. A review resolved later that changes
-    the batch voids the signature (it covers the batch's digest).
+    the batch voids the signature (it covers the batch's digest). The first signature of the
+    sitting fixes its revocation list's address at ``public_url``.
     Returns (school, batch digest) per signature made.
     """
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -476,7 +545,8 @@ def sign(
     if not publicity.has_closed(as_of):
         closes = publicity.closes_at.isoformat(timespec="seconds")
         raise CertificateError(f"batches are signed after publicity, which closes {closes}")
-    batches = build_batches(session, sitting)
+    _fix_list_address(session, sitting.code, public_url, as_of)
+    batches = build_batches(session, sitting, public_url)
     if party != ORGANISER:
         if party not in batches:
             raise CertificateError(
@@ -511,8 +581,9 @@ class IssueReport:
     waiting: dict[str, list[str]] = field(default_factory=dict)  # school -> problems
 
 
-def issue(session: Session, sitting: Sitting, as_of: datetime) -> IssueReport:
-    """Issue every school's credentials that both parties have signed (idempotent)."""
+def issue(session: Session, sitting: Sitting, as_of: datetime, public_url: str) -> IssueReport:
+    """Issue every school's credentials that both parties have signed (idempotent); their
+    revocation list is the sitting's (``list_address``)."""
     report = IssueReport()
     window = sitting.spec.window(StageCode.certificates)
     if not window.has_opened(as_of):
@@ -528,7 +599,7 @@ def issue(session: Session, sitting: Sitting, as_of: datetime) -> IssueReport:
             ).where(IssuedCertificate.sitting_code == sitting.code)
         )
     }
-    for school, batch in build_batches(session, sitting).items():
+    for school, batch in build_batches(session, sitting, public_url).items():
         digest = batch_digest(batch)
         numbers = {e.certificate_number: e for e in batch.entries}
         regs = dict(
@@ -601,7 +672,7 @@ def certificates_condition(
         issued_query = issued_query.where(col(IssuedCertificate.registration_id).in_(ids))
     issued = dict(session.exec(issued_query).all())
     keys = trusted_keys(session)
-    for school, batch in build_batches(session, sitting, passing).items():
+    for school, batch in build_batches(session, sitting, None, passing).items():
         digest = batch_digest(batch)
         lacking = sum(1 for c in passing[school] if issued.get(c[0]) != digest)
         if not lacking:
@@ -732,9 +803,10 @@ def unrevoke(session: Session, number: str, as_of: datetime) -> CertificateRevoc
 
 
 def publish_status_list(
-    session: Session, sitting: Sitting, private_key: object, as_of: datetime
+    session: Session, sitting: Sitting, private_key: object, as_of: datetime, public_url: str
 ) -> dict[str, Any]:
-    """Sign and store the sitting's revocation list with the organiser's key (as it is now)."""
+    """Sign and store the sitting's revocation list with the organiser's key (as it is now),
+    at the sitting's list address (fixed now at ``public_url`` if it was not yet)."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     assert isinstance(private_key, Ed25519PrivateKey)
@@ -745,7 +817,7 @@ def publish_status_list(
         )
     ).all()
     document = status_list_credential(
-        status_list_url(sitting.code),
+        _fix_list_address(session, sitting.code, public_url, as_of),
         ISSUER_ID,
         sitting.organiser or "培训评价组织",
         as_of,
@@ -826,20 +898,23 @@ def _school_signing_key(session: Session, school: str, kid: str) -> PartyKey:
     return key
 
 
-def _school_batch(session: Session, sitting: Sitting, school: str) -> CertificateBatch:
-    batch = build_batches(session, sitting).get(school)
+def _school_batch(
+    session: Session, sitting: Sitting, school: str, public_url: str
+) -> CertificateBatch:
+    batch = build_batches(session, sitting, public_url).get(school)
     if batch is None:
         raise SigningRefused("no_batch", f"{school} has no passing candidates in {sitting.code}")
     return batch
 
 
 def signing_statement(
-    session: Session, sitting: Sitting, school: str, kid: str, as_of: datetime
+    session: Session, sitting: Sitting, school: str, kid: str, as_of: datetime, public_url: str
 ) -> SigningStatement:
-    """The statement ``school`` signs with its approved key ``kid`` at ``as_of``."""
+    """The statement ``school`` signs with its approved key ``kid`` at ``as_of`` (its batch's
+    revocation list at ``public_url`` unless the sitting's is fixed already)."""
     _after_publicity(sitting, as_of)
     _school_signing_key(session, school, kid)
-    batch = _school_batch(session, sitting, school)
+    batch = _school_batch(session, sitting, school, public_url)
     size, root = batch_root(batch)
     config = proof_config(school, kid, timestamp(as_of))
     digest = statement_digest(sitting.code, school, size, root)
@@ -853,11 +928,11 @@ def signing_statement(
 
 
 def signing_request(
-    session: Session, sitting: Sitting, school: str, kid: str, as_of: datetime
+    session: Session, sitting: Sitting, school: str, kid: str, as_of: datetime, public_url: str
 ) -> SigningRequest:
     """What ``school`` downloads to sign offline with key ``kid`` (``examflow sign
     --statement``): the statement of ``signing_statement``, valid for STATEMENT_LIFETIME."""
-    made = signing_statement(session, sitting, school, kid, as_of)
+    made = signing_statement(session, sitting, school, kid, as_of, public_url)
     created = made.proof_config["created"]
     return SigningRequest(
         sitting=sitting.code,
@@ -872,7 +947,12 @@ def signing_request(
 
 
 def accept_offline_signature(
-    session: Session, sitting: Sitting, school: str, signature: OfflineSignature, as_of: datetime
+    session: Session,
+    sitting: Sitting,
+    school: str,
+    signature: OfflineSignature,
+    as_of: datetime,
+    public_url: str,
 ) -> bool:
     """Store a signature file ``school`` made offline, as ``accept_signature`` does one from
     its browser; refused if the file is another sitting's or another party's."""
@@ -893,6 +973,7 @@ def accept_offline_signature(
         signature.digest,
         signature.signature_b64,
         as_of,
+        public_url,
     )
 
 
@@ -905,6 +986,7 @@ def accept_signature(
     digest: str,
     signature_b64: str,
     as_of: datetime,
+    public_url: str,
 ) -> bool:
     """Store a school's signature made elsewhere (its browser, or offline with its key file)
     once it verifies against the school's approved key over the batch as it is now; False if
@@ -919,7 +1001,7 @@ def accept_signature(
         raise SigningRefused("bad_time", f"created {created!r} is not a time with an offset")
     if not as_of - STATEMENT_LIFETIME <= made <= as_of + SIGNATURE_CLOCK_SKEW:
         raise SigningRefused("bad_time", "the statement has expired: load the page again")
-    batch = _school_batch(session, sitting, school)
+    batch = _school_batch(session, sitting, school, public_url)
     try:
         signature = BatchSignature(
             party=school,
@@ -941,6 +1023,8 @@ def accept_signature(
         for s in _signatures(session, sitting.code, school)
     ):
         return False
+    if _fix_list_address(session, sitting.code, public_url, as_of) != batch.status_list_url:
+        raise SigningRefused("stale_root", "the sitting's revocation list moved: sign again")
     session.add(
         SignatureRecord(sitting_code=sitting.code, school_code=school, **signature.model_dump())
     )

@@ -6,6 +6,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from examflow.db import session_scope
+from examflow.settings import get_settings
 from models.arrangement import ArrangementReport, arrange
 from models.certificates import issue
 from models.scores import publish
@@ -38,7 +39,7 @@ def publish_scores(sitting: str, as_of: datetime) -> bool:
 def issue_certificates(sitting: str, as_of: datetime) -> int:
     """Issue the e-certificates both parties have signed; returns how many are new."""
     with session_scope() as session:
-        report = issue(session, get_sitting(session, sitting), as_of)
+        report = issue(session, get_sitting(session, sitting), as_of, get_settings().public_url)
     get_run_logger().info(
         "%s issued, %s unchanged, %s school(s) waiting for signatures",
         report.issued,

@@ -33,6 +33,7 @@ from tests.test_certificates import AFTER, issue_now, missing_now, new_key
 from tests.test_portal_security import ask_for_link, csrf_of, mailed_tokens, sign_in
 
 BASE = "/schools/P3/sittings/2024-1/certificates"
+PUBLIC_URL = Settings().public_url
 KEY_ID = re.compile(r"ed25519:[0-9a-f]{16}")
 
 
@@ -183,9 +184,8 @@ def test_signing_is_refused_before_the_publicity_window_has_passed(
     assert run("keys", "approve", enrolled["key_id"]).exit_code == 0
     with session_scope() as session, pytest.raises(SigningRefused) as refused:
         sitting = get_sitting(session, "2024-1")
-        signing_statement(
-            session, sitting, "P3", enrolled["key_id"], datetime(2024, 5, 31, 23, tzinfo=SHANGHAI)
-        )
+        before_close = datetime(2024, 5, 31, 23, tzinfo=SHANGHAI)
+        signing_statement(session, sitting, "P3", enrolled["key_id"], before_close, PUBLIC_URL)
     assert refused.value.code == "before_publicity"
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlmodel import select
 
 from examflow.db import session_scope
+from examflow.settings import get_settings
 from examflow.synthetic import write_csv
 from models.certificates import IssuedCertificate, certificates_condition, issue
 from models.domain import SHANGHAI
@@ -29,7 +30,7 @@ def new_key(folder: Path, party: str) -> Path:
 
 def issue_now() -> tuple[int, int]:
     with session_scope() as session:
-        report = issue(session, get_sitting(session, "2024-1"), AT)
+        report = issue(session, get_sitting(session, "2024-1"), AT, get_settings().public_url)
     return report.issued, report.unchanged
 
 
@@ -135,7 +136,7 @@ def test_a_signature_replayed_on_another_sitting_or_by_an_unregistered_key_is_re
         == 0
     )
     with session_scope() as session:
-        batch = build_batches(session, get_sitting(session, "2024-1"))["P3"]
+        batch = build_batches(session, get_sitting(session, "2024-1"), None)["P3"]
         from models.certificates import _signatures
 
         (signature,) = _signatures(session, "2024-1", "P3")

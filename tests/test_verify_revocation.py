@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import rfc8785
@@ -27,17 +28,23 @@ from tests.test_certificates import AFTER, issue_now
 from tests.test_verify_page import sign_and_issue
 
 B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-LIST_URL = "https://www.hotmatrix.cn/status/2024-1/revocation"
+PUBLIC = "https://zs.example.cn"  # EXAMFLOW_PUBLIC_URL, not the default
+LIST_URL = "https://zs.example.cn/status/2024-1/revocation"
 
 
 @pytest.fixture
-def keys(register_loaded: Path, scored: dict[str, str]) -> dict[str, Path]:
+def keys(
+    register_loaded: Path, scored: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Path]:
+    """甲1's certificate signed and issued by the commands of an organiser whose portal is at
+    PUBLIC."""
+    monkeypatch.setenv("EXAMFLOW_PUBLIC_URL", PUBLIC)
     return sign_and_issue(register_loaded)
 
 
 @pytest.fixture
 def client(keys: dict[str, Path]) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(portal_as_of="2024-06-03T10:00"))) as c:
+    with TestClient(create_app(Settings(portal_as_of="2024-06-03T10:00", public_url=PUBLIC))) as c:
         yield c
 
 
@@ -85,8 +92,8 @@ def bit(bits: bytes, index: int) -> int:
     return (bits[index // 8] >> (7 - index % 8)) & 1  # bit 0: the first byte's leftmost bit
 
 
-def test_a_credential_carries_a_bitstring_status_list_revocation_entry(
-    keys: dict[str, Path], scored: dict[str, str], register_loaded: Path
+def test_a_credential_carries_a_bitstring_status_list_revocation_entry_at_the_public_url(
+    keys: dict[str, Path], scored: dict[str, str], register_loaded: Path, client: TestClient
 ) -> None:
     number = f"WD{scored['甲1']}"
     credential = json.loads(exported(register_loaded, number, "c").read_text(encoding="utf-8"))
@@ -100,6 +107,8 @@ def test_a_credential_carries_a_bitstring_status_list_revocation_entry(
         "statusListCredential": LIST_URL,
     }
     assert index.isdigit()
+    served = client.get(urlsplit(entry["statusListCredential"]).path)  # the portal at PUBLIC
+    assert served.status_code == 200 and served.json()["id"] == LIST_URL
 
 
 def test_a_revoked_certificate_is_reported_with_reason_and_date_and_can_be_unrevoked(

@@ -146,7 +146,12 @@ def sign_command(
         private_key = load_private_key(key)
         with session_scope() as session:
             signed = sign(
-                session, get_sitting(session, sitting), party, private_key, parse_as_of(as_of)
+                session,
+                get_sitting(session, sitting),
+                party,
+                private_key,
+                parse_as_of(as_of),
+                get_settings().public_url,
             )
     except (CertificateError, CredentialError, UnknownSittingError, OSError) as exc:
         fail(str(exc))
@@ -211,12 +216,16 @@ def _sign_offline(
 def _publish(sitting: str, private_key: object, as_of: str | None) -> None:
     try:
         with session_scope() as session:
-            publish_status_list(
-                session, get_sitting(session, sitting), private_key, parse_as_of(as_of)
+            document = publish_status_list(
+                session,
+                get_sitting(session, sitting),
+                private_key,
+                parse_as_of(as_of),
+                get_settings().public_url,
             )
     except (CertificateError, UnknownSittingError) as exc:
         fail(str(exc))
-    out.print(f"revocation list of {sitting} signed and published (/status/{sitting}/revocation)")
+    out.print(f"revocation list of {sitting} signed and published at {document['id']}")
 
 
 KEY_FOR_LIST = "The organiser's private key file: re-signs the sitting's revocation list now."

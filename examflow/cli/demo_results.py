@@ -7,6 +7,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from examflow.db import session_scope
+from examflow.settings import get_settings
 from models.attendance import Attendance
 from models.certificates import build_batches, register_key, sign
 from models.credentials.keys import ORGANISER, generate_keypair
@@ -102,15 +103,16 @@ class Signers:
 
     def sign_all(self, sitting: str, when: datetime, except_schools: tuple[str, ...] = ()) -> None:
         with session_scope() as session:
-            schools = sorted(build_batches(session, get_sitting(session, sitting)))
+            schools = sorted(build_batches(session, get_sitting(session, sitting), None))
         for party in [ORGANISER, *schools]:
             if party in except_schools:
                 continue
             key = self.key(party, when)
             with session_scope() as session:
-                sign(session, get_sitting(session, sitting), party, key, when)
+                sitting_row = get_sitting(session, sitting)
+                sign(session, sitting_row, party, key, when, get_settings().public_url)
 
     def laggard(self, sitting: str) -> str:
         with session_scope() as session:
-            schools = sorted(build_batches(session, get_sitting(session, sitting)))
+            schools = sorted(build_batches(session, get_sitting(session, sitting), None))
         return schools[-1]

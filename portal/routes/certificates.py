@@ -122,7 +122,11 @@ def _render(
             for k in school_keys
         ]
         approved = [k for k in keys if k["status"] == KEY_STATUS_ZH[KeyStatus.approved]]
-        batch = build_batches(session, sitting).get(school_code) if after_publicity else None
+        batch = (
+            build_batches(session, sitting, portal.settings.public_url).get(school_code)
+            if after_publicity
+            else None
+        )
         rows: list[dict[str, Any]] = []
         root, signers = "", set()
         if batch is not None:
@@ -223,7 +227,9 @@ def statement(
     with portal.db() as session:
         sitting = sitting_or_404(session, sitting_code)
         try:
-            made = signing_statement(session, sitting, school_code, key_id, portal.now())
+            made = signing_statement(
+                session, sitting, school_code, key_id, portal.now(), portal.settings.public_url
+            )
         except SigningRefused as exc:
             return _refused(exc)
     return JSONResponse(
@@ -260,7 +266,15 @@ def signature(
         sitting = sitting_or_404(session, sitting_code)
         try:
             new = accept_signature(
-                session, sitting, school_code, key_id, created, digest, signature_b64, as_of
+                session,
+                sitting,
+                school_code,
+                key_id,
+                created,
+                digest,
+                signature_b64,
+                as_of,
+                portal.settings.public_url,
             )
         except SigningRefused as exc:
             return _refused(exc)
@@ -296,7 +310,9 @@ def statement_file(
     with portal.db() as session:
         sitting = sitting_or_404(session, sitting_code)
         try:
-            made = signing_request(session, sitting, school_code, key_id, portal.now())
+            made = signing_request(
+                session, sitting, school_code, key_id, portal.now(), portal.settings.public_url
+            )
         except SigningRefused as exc:
             refusal = exc
     if refusal is not None:
@@ -376,7 +392,9 @@ def signature_file(
     with portal.db() as session:
         sitting = sitting_or_404(session, sitting_code)
         try:
-            new = accept_offline_signature(session, sitting, school_code, signature, as_of)
+            new = accept_offline_signature(
+                session, sitting, school_code, signature, as_of, portal.settings.public_url
+            )
         except SigningRefused as exc:
             refusal = exc
         else:
