@@ -13,10 +13,10 @@ its signatures on batches not yet issued are void (credentials already issued ke
 made before the revocation).
 
 Revocation: every credential names a bit of its sitting's revocation list (a W3C Bitstring
-Status List, ``models.credentials.status_list``). The index is assigned once per version of a
-candidate's entry: a review that changes an issued entry gives the corrected credential a new
-index, and issuing it revokes the old one (*superseded*). Ops revoke and unrevoke by number;
-the organiser signs the published list.
+Status List, ``models.credentials.status_list``), drawn at random (``StatusIndexAllocator``).
+The index is assigned once per version of a candidate's entry: a review that changes an
+issued entry gives the corrected credential a new index, and issuing it revokes the old one
+(*superseded*). Ops revoke and unrevoke by number; the organiser signs the published list.
 
 Where a sitting's list is published is part of every credential of the sitting (its
 ``credentialStatus``), hence of what both parties sign: the shells pass their public address
@@ -30,6 +30,7 @@ conditions) use the fixed one.
 import base64
 import hashlib
 import json
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -61,7 +62,12 @@ from models.credentials.statement import (
     statement,
     statement_digest,
 )
-from models.credentials.status_list import sign_status_list, status_list_credential
+from models.credentials.status_list import (
+    MIN_BITS,
+    list_length,
+    sign_status_list,
+    status_list_credential,
+)
 from models.domain import Level, StageCode, in_utc
 from models.publicity import owned_by, result_owner
 from models.registration import Registration
@@ -414,20 +420,45 @@ def _entry_hash(entry: BatchEntry) -> str:
     return hashlib.sha256(canonical_json(content)).hexdigest()
 
 
-class _IndexAllocator:
-    """Hands out revocation-list indexes: never reused, so a revoked bit stays revoked."""
+class StatusIndexAllocator:
+    """Hands out revocation-list indexes at random (``secrets``), as the W3C Bitstring Status
+    List's privacy guidance asks: a credential's position says nothing about its holder or
+    when it was issued. Never one used before (by a certificate number, an issued credential
+    or a revocation), so a revoked bit stays revoked; unique across all sittings, hence within
+    each sitting's list. Drawn from a range at least twice the indexes taken, and at least
+    ``minimum`` (the W3C minimum list length), so a draw rarely needs repeating; the range
+    doubles as indexes are taken (a sitting's published list covers its highest index)."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, minimum: int = MIN_BITS) -> None:
         self._session = session
-        self._next: int | None = None
+        self._minimum = minimum
+        self._taken: set[int] | None = None
+
+    def _used(self) -> set[int]:
+        used: set[int] = set()
+        for column in (
+            CertificateNumber.status_index,
+            IssuedCertificate.status_index,
+            CertificateRevocation.status_index,
+        ):
+            used.update(
+                i
+                for i in self._session.execute(
+                    sa_select(col(column)).where(col(column).is_not(None)).distinct()
+                ).scalars()
+                if i is not None
+            )
+        return used
 
     def __call__(self) -> int:
-        if self._next is None:
-            highest = self._session.execute(
-                sa_select(sa_func.max(col(CertificateNumber.status_index)))
-            ).scalar()
-            self._next = 0 if highest is None else int(highest) + 1
-        index, self._next = self._next, self._next + 1
+        if self._taken is None:
+            self._taken = self._used()
+        size = self._minimum
+        while 2 * (len(self._taken) + 1) > size:
+            size *= 2
+        while (index := secrets.randbelow(size)) in self._taken:
+            pass
+        self._taken.add(index)
         return index
 
 
@@ -435,7 +466,7 @@ def _with_status_index(
     entry: BatchEntry,
     row: CertificateNumber,
     issued_index: int | None,
-    allocate: _IndexAllocator,
+    allocate: StatusIndexAllocator,
 ) -> BatchEntry:
     """``entry`` with its revocation-list index: the stored one, or a new one when the entry
     changed since a credential was issued with the stored one (that credential is superseded)."""
@@ -468,7 +499,7 @@ def build_batches(
             select(School.code, School.name).where(col(School.code).in_(list(passing)))
         ).all()
     )
-    allocate = _IndexAllocator(session)
+    allocate = StatusIndexAllocator(session)
     for school, candidates in sorted(passing.items()):
         numbers = _numbers(session, candidates)
         issued_index = dict(
@@ -806,7 +837,8 @@ def publish_status_list(
     session: Session, sitting: Sitting, private_key: object, as_of: datetime, public_url: str
 ) -> dict[str, Any]:
     """Sign and store the sitting's revocation list with the organiser's key (as it is now),
-    at the sitting's list address (fixed now at ``public_url`` if it was not yet)."""
+    at the sitting's list address (fixed now at ``public_url`` if it was not yet), long enough
+    to cover every index its candidates' credentials name."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     assert isinstance(private_key, Ed25519PrivateKey)
@@ -816,12 +848,23 @@ def publish_status_list(
             col(CertificateRevocation.unrevoked_at).is_(None),
         )
     ).all()
+    highest = session.execute(
+        sa_select(sa_func.max(col(CertificateNumber.status_index)))
+        .join(Registration, col(Registration.id) == col(CertificateNumber.registration_id))
+        .where(col(Registration.sitting_code) == sitting.code)
+    ).scalar()
+    issued_highest = session.execute(
+        sa_select(sa_func.max(col(IssuedCertificate.status_index))).where(
+            col(IssuedCertificate.sitting_code) == sitting.code
+        )
+    ).scalar()
     document = status_list_credential(
         _fix_list_address(session, sitting.code, public_url, as_of),
         ISSUER_ID,
         sitting.organiser or "培训评价组织",
         as_of,
         revoked,
+        list_length(max((i for i in (highest, issued_highest) if i is not None), default=None)),
     )
     try:
         signed = sign_status_list(document, private_key, as_of, trusted_keys(session))

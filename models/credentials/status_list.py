@@ -38,12 +38,23 @@ LIST_TYPES = ("VerifiableCredential", "BitstringStatusListCredential")
 _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 
 
-def encode_list(revoked: Iterable[int]) -> str:
-    """'u' + base64url(GZIP(bitstring)) with the bits at ``revoked`` set."""
+def list_length(highest: int | None, minimum: int = MIN_BITS) -> int:
+    """The bits of a list whose highest index in use is ``highest``: ``minimum`` (the W3C
+    minimum), doubled until it covers ``highest``."""
+    size = minimum
+    while highest is not None and highest >= size:
+        size *= 2
+    return size
+
+
+def encode_list(revoked: Iterable[int], length: int = MIN_BITS) -> str:
+    """'u' + base64url(GZIP(bitstring)) with the bits at ``revoked`` set: ``length`` bits
+    (at least MIN_BITS; more if a revoked index needs them), a whole number of bytes."""
     indexes = sorted(set(revoked))
     if indexes and indexes[0] < 0:
         raise CredentialError(f"status index {indexes[0]} is negative")
-    size = max(MIN_BITS, ((indexes[-1] + 8) // 8) * 8 if indexes else 0)
+    needed = indexes[-1] + 1 if indexes else 0
+    size = (max(MIN_BITS, length, needed) + 7) // 8 * 8
     bits = bytearray(size // 8)
     for index in indexes:
         bits[index // 8] |= 0x80 >> (index % 8)
@@ -69,9 +80,15 @@ def bit_is_set(bitstring: bytes, index: int) -> bool:
 
 
 def status_list_credential(
-    url: str, issuer_id: str, issuer_name: str, valid_from: datetime, revoked: Iterable[int]
+    url: str,
+    issuer_id: str,
+    issuer_name: str,
+    valid_from: datetime,
+    revoked: Iterable[int],
+    length: int = MIN_BITS,
 ) -> dict[str, Any]:
-    """The unsigned list credential published at ``url`` (its ``id``)."""
+    """The unsigned list credential published at ``url`` (its ``id``), ``length`` bits long
+    at least (it must cover every index its credentials name)."""
     return {
         "@context": [VC_CONTEXT],
         "id": url,
@@ -82,7 +99,7 @@ def status_list_credential(
             "id": f"{url}#list",
             "type": "BitstringStatusList",
             "statusPurpose": REVOCATION,
-            "encodedList": encode_list(revoked),
+            "encodedList": encode_list(revoked, length),
         },
     }
 
