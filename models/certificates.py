@@ -84,7 +84,8 @@ it then."""
 SUPERSEDED_REASON = (
     "复核后成绩已更正，由重新签发的证书取代（superseded by a corrected certificate）"
 )
-HOLDER_CHECKS_PER_HOUR = 10
+HOLDER_CHECKS_PER_HOUR = 10  # ID checks against one certificate, from anyone
+HOLDER_CHECKS_PER_CLIENT_PER_HOUR = 30  # ID checks from one client address, any certificate
 SIGNATURE_CLOCK_SKEW = timedelta(minutes=5)
 STATEMENT_LIFETIME = timedelta(hours=2)
 
@@ -196,12 +197,14 @@ class StatusListAddress(SQLModel, table=True):
 
 
 class HolderCheck(SQLModel, table=True):
-    """That someone checked an ID number against a certificate, and when (the ID is not kept):
-    what limits those checks per certificate."""
+    """That someone checked an ID number against a certificate, from where and when (the ID
+    is not kept; the client address only as a hash): what limits those checks, per
+    certificate and per client, across every portal worker."""
 
     id: int | None = Field(default=None, primary_key=True)
     certificate_number: str = Field(index=True)
     checked_at: datetime
+    client_hash: str = Field(default="", index=True, sa_column_kwargs={"server_default": ""})
 
 
 class CertificateError(ValueError):
@@ -891,20 +894,54 @@ def published_status_list(session: Session, sitting_code: str) -> str | None:
     return None if record is None else record.credential_json
 
 
-def note_holder_check(session: Session, number: str, as_of: datetime) -> bool:
-    """Count one ID check against certificate ``number``; False (not counted) once it has had
-    HOLDER_CHECKS_PER_HOUR in the past hour. Nothing about the ID is stored."""
+class HolderCheckLimit(StrEnum):
+    """Which hourly limit refused an ID check."""
+
+    certificate = "certificate"  # HOLDER_CHECKS_PER_HOUR against this certificate
+    client = "client"  # HOLDER_CHECKS_PER_CLIENT_PER_HOUR from this client
+
+
+def _client_hash(client: str) -> str:
+    return hashlib.sha256(client.strip().casefold().encode("utf-8")).hexdigest()
+
+
+def note_holder_check(
+    session: Session,
+    number: str,
+    client: str,
+    as_of: datetime,
+    per_certificate: int = HOLDER_CHECKS_PER_HOUR,
+    per_client: int = HOLDER_CHECKS_PER_CLIENT_PER_HOUR,
+) -> HolderCheckLimit | None:
+    """Count one ID check against certificate ``number`` from ``client`` (an address, kept
+    only as a hash); the limit that refuses it (nothing counted) once the certificate had
+    ``per_certificate`` checks, or the client ``per_client``, in the hour before ``as_of``.
+    Nothing about the ID is stored.
+
+    Counted in the database, so every portal worker shares the counts (as the sign-in
+    requests' limits are). The check is noted before it is counted: on SQLite, where writers
+    take turns, the limit is exact under concurrent checks; on PostgreSQL, checks exactly at
+    the limit at the same moment may each pass."""
     since = in_utc(as_of) - timedelta(hours=1)
-    recent = session.execute(
-        sa_select(sa_func.count())
-        .select_from(HolderCheck)
-        .where(col(HolderCheck.certificate_number) == number, col(HolderCheck.checked_at) > since)
-    ).scalar()
-    if recent is not None and recent >= HOLDER_CHECKS_PER_HOUR:
-        return False
-    session.add(HolderCheck(certificate_number=number, checked_at=in_utc(as_of)))
+    row = HolderCheck(
+        certificate_number=number, checked_at=in_utc(as_of), client_hash=_client_hash(client)
+    )
+    session.add(row)
     session.flush()
-    return True
+    for limit, column, value, refusal in (
+        (per_certificate, HolderCheck.certificate_number, number, HolderCheckLimit.certificate),
+        (per_client, HolderCheck.client_hash, row.client_hash, HolderCheckLimit.client),
+    ):
+        counted = session.execute(
+            sa_select(sa_func.count())
+            .select_from(HolderCheck)
+            .where(col(column) == value, col(HolderCheck.checked_at) > since)
+        ).scalar()
+        if counted is not None and counted > limit:
+            session.delete(row)
+            session.flush()
+            return refusal
+    return None
 
 
 # --- a school signs in its browser --------------------------------------------------------

@@ -3,12 +3,15 @@
 ``/verify/<number>`` says whether the certificate is valid, revoked or unknown, with the
 holder's name, level, sitting, the issuing parties and the date, never the ID number;
 ``/verify/<number>.json`` is the credential itself (to check both proofs offline); a holder
-can check an ID number against the credential's salted digest (POST, CSRF, rate limited per
-certificate, nothing stored); ``/status/<sitting>/revocation`` is the organiser-signed
-revocation list the credentials point to.
+can check an ID number against the credential's salted digest (POST, CSRF, nothing stored);
+``/status/<sitting>/revocation`` is the organiser-signed revocation list the credentials point
+to.
 
-Answers are cacheable (``Cache-Control`` with an ``ETag``) and each client address is
-limited to PAGE_LIMIT requests a minute per worker. A credential's verification is
+ID checks are limited per certificate and per client address an hour, counted in the database
+(``note_holder_check``), so every portal worker shares the counts. Answers are cacheable
+(``Cache-Control`` with an ``ETag``) and, against floods, each client address is also limited
+to PAGE_LIMIT requests a minute per worker (in memory: a database write per page view would
+cost the page its speed). A credential's verification is
 remembered per (number, batch digest): keys revoked later do not change proofs made before.
 """
 
@@ -25,8 +28,10 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from models.certificates import (
+    HOLDER_CHECKS_PER_CLIENT_PER_HOUR,
     HOLDER_CHECKS_PER_HOUR,
     CertificateRevocation,
+    HolderCheckLimit,
     issued_certificate,
     note_holder_check,
     published_status_list,
@@ -213,6 +218,7 @@ def _page(
         view=view,
         holder=holder,
         checks_per_hour=HOLDER_CHECKS_PER_HOUR,
+        client_checks_per_hour=HOLDER_CHECKS_PER_CLIENT_PER_HOUR,
     )
     set_anonymous_csrf(response, portal, token)
     if not holder and verdict is not None:
@@ -284,9 +290,18 @@ def check_holder(
         return _page(request, number, None)
     portal = portal_of(request)
     with portal.db() as session:
-        allowed = note_holder_check(session, number, portal.now())
-    if not allowed:
+        refused = note_holder_check(
+            session,
+            number,
+            client_address(request),
+            portal.now(),
+            per_certificate=HOLDER_CHECKS_PER_HOUR,
+            per_client=HOLDER_CHECKS_PER_CLIENT_PER_HOUR,
+        )
+    if refused is HolderCheckLimit.certificate:
         return _page(request, number, verdict, holder="limited", status_code=429)
+    if refused is HolderCheckLimit.client:
+        return _page(request, number, verdict, holder="client_limited", status_code=429)
     matches = id_matches(verdict.credential, id_number)
     return _page(request, number, verdict, holder="match" if matches else "mismatch")
 
