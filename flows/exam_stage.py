@@ -195,8 +195,11 @@ def decision_form(sitting: str, sites: list[SiteToDecide]) -> type[RunInput]:
     form: type[RunInput] = create_model("GoNoGoForm", __base__=RunInput, **fields)
     lines = [
         f"**{sitting} go/no-go**: {len(sites)} site(s) not ready the day before the exam.",
-        "Choose per site **go** (readiness waived; give a reason) or **hold** (the site does",
-        "not open; its candidates are listed for re-seating or a later sitting).",
+        "",
+        # one line each: the UI's markdown breaks lines where the text does
+        "Choose per site **go** (readiness waived; give a reason) or **hold** (the site "
+        "does not open; its candidates are listed for re-seating or a later sitting).",
+        "",
         "Undecided sites get no waiver.",
         "",
         "| site | name | lacks | candidates |",
