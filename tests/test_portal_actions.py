@@ -130,6 +130,26 @@ def test_a_refused_file_s_problem_rows_download_as_the_errors_out_sheet_and_noth
     assert registration_ids("P3") == {}
 
 
+def test_a_school_is_offered_its_provinces_sites_and_may_ask_a_site_elsewhere_by_code(
+    register_loaded: Path, as_school: SignIn
+) -> None:
+    guest, guest_csrf = as_school("P2")  # 北京市: P1 and P4 are its province's sites
+    page = guest.get(page_url("P2")).text
+    offered = page.split('<datalist id="host-sites">')[1].split("</datalist>")[0]
+    assert '<option value="P1">' in offered and '<option value="P4">' in offered
+    assert "P3" not in offered  # 河北省
+    assert '<label for="host-site">借考考点代码</label>' in page
+
+    asked = guest.post(page_url("P2", "host-requests"), data={"host": " P3 ", "csrf": guest_csrf})
+
+    assert asked.status_code == 200 and "已向考点 P3 提出借考申请" in asked.text
+    with session_scope() as session:
+        [request] = session.exec(select(HostRequest)).all()
+    assert (request.guest_code, request.host_code) == ("P2", "P3")
+    refused = guest.post(page_url("P2", "host-requests"), data={"host": "N1", "csrf": guest_csrf})
+    assert refused.status_code == 422 and "N1&#39; is not a site" in refused.text
+
+
 def test_a_school_without_a_site_asks_one_to_host_it_and_the_site_accepts(
     register_loaded: Path, as_school: SignIn
 ) -> None:
