@@ -2,8 +2,10 @@
 
 A site's four PDFs are stored under the hash of what goes into them (models.materials_key):
 `stale_sites` finds the sites whose current data has no stored PDFs yet, the task
-`render_site_materials` renders one site's missing PDFs (on whichever worker runs it), and
-`stored_site_pdf` gives a download its file, rendering it (once) only if it is missing.
+`render_sites_materials` renders a batch of sites' missing PDFs (on whichever worker runs
+it; the batch travels as one compact JSON document, `pack_sites`), `prune_sitting` removes
+the files of a sitting's data that is no longer current, and `stored_site_pdf` gives a
+download its file, rendering it (once) only if it is missing.
 """
 
 from functools import partial
@@ -11,7 +13,7 @@ from pathlib import Path
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from adapters.materials_store import MaterialsStore, StoredPdf
 from examflow.db import session_scope
@@ -29,7 +31,6 @@ class RenderedSite(BaseModel):
     site: str
     digest: str
     rendered: list[str]
-    pages: int = 0
 
 
 def materials_store(root: Path | None = None) -> MaterialsStore:
@@ -63,26 +64,47 @@ def render_into(store: MaterialsStore, materials: SiteMaterials) -> RenderedSite
     digest = site_digest(materials)
     rendered = []
     for kind in MATERIAL_KINDS:
-        stored = store.ensure(digest, kind, partial(RENDERERS[kind], materials))
-        if stored.rendered:
+        render = partial(RENDERERS[kind], materials)
+        if store.ensure(digest, kind, render, group=materials.sitting_code).rendered:
             rendered.append(kind)
     return RenderedSite(site=materials.site_code, digest=digest, rendered=rendered)
 
 
-def render_site(materials: SiteMaterials, store_root: str) -> RenderedSite:
-    """One site's four PDFs into the shared store (a Dask worker's process renders them)."""
-    return render_into(MaterialsStore(Path(store_root)), materials)
+_SITES = TypeAdapter(list[SiteMaterials])
+
+
+def pack_sites(sites: list[SiteMaterials]) -> bytes:
+    """Sites' materials as one JSON document: what a batch task receives. Prefect and Dask
+    pass bytes through as they are, where a list of models is walked field by field on
+    submit (Prefect looks for futures in it, Dask tokenizes it)."""
+    return _SITES.dump_json(sites)
+
+
+def render_sites(batch: bytes, store_root: str, label: str = "") -> list[RenderedSite]:
+    """A batch of sites' PDFs (pack_sites) into the shared store, on a Dask worker; returns
+    what each site's rendering did, not the PDFs. `label` names the task run."""
+    store = MaterialsStore(Path(store_root))
+    return [render_into(store, materials) for materials in _SITES.validate_json(batch)]
 
 
 # The task wraps a module-level function, so that a Dask worker unpickles it by reference
-# (importing this module) rather than receiving the function's code and globals by value.
-render_site_materials = task(
-    name="render-site-materials",
-    task_run_name="render {materials.site_code}",
+# (importing this module, and so reportlab and the font, once per worker process) rather
+# than receiving the function's code and globals by value.
+render_sites_materials = task(
+    name="render-sites-materials",
+    task_run_name="render {label}",
     cache_policy=NO_CACHE,
     persist_result=False,
-    retries=1,
-)(render_site)
+    retries=1,  # a retry renders only what the failed try had not stored yet
+)(render_sites)
+
+
+def prune_sitting(
+    store: MaterialsStore, sitting: str, current: list[SiteMaterials], read_at: float
+) -> int:
+    """Remove the sitting's stored PDFs that none of its `current` sites' data (read at
+    `read_at`, a time.time(), and covering every active site) refers to; returns how many."""
+    return store.prune(sitting, {site_digest(m) for m in current}, written_before=read_at)
 
 
 def stored_site_pdf(
@@ -93,4 +115,5 @@ def stored_site_pdf(
     store = store or materials_store()
     with session_scope() as session:
         materials = site_materials(session, get_sitting(session, sitting), site)
-    return store.ensure(site_digest(materials), kind, partial(RENDERERS[kind], materials))
+    render = partial(RENDERERS[kind], materials)
+    return store.ensure(site_digest(materials), kind, render, group=materials.sitting_code)

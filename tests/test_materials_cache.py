@@ -2,6 +2,7 @@
 what goes into a site's PDFs decides its key; a changed site gets new files, an unchanged
 site is not rendered again."""
 
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,9 +10,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from examflow.settings import get_settings, link_secret
 from examflow.synthetic import write_csv
+from models.links import materials_link
 from models.materials_data import SiteMaterials
 from models.materials_key import materials_digest
+from portal.server import portal_server
 from tests.cli import run
 from tests.helpers import OPEN, new_id, reg_file
 from tests.test_materials_pdf import make_site
@@ -52,6 +56,39 @@ def test_a_moved_seat_a_changed_room_or_a_late_candidate_changes_the_digest() ->
     assert len(set(digests.values())) == len(variants)
 
 
+def test_prune_removes_a_sittings_files_no_current_data_refers_to_and_nothing_else(
+    tmp_path: Path,
+) -> None:
+    import time
+
+    from adapters.materials_store import MaterialsStore
+
+    store = MaterialsStore(tmp_path / "store")
+    old, current, other = "a1" * 16, "b2" * 16, "c3" * 16
+    for digest, group in ((old, "2024-1"), (current, "2024-1"), (other, "2024-2")):
+        for kind in ("tickets", "labels"):
+            store.ensure(digest, kind, lambda: b"%PDF-1.4 test", group=group)
+    time.sleep(0.25)  # (file times lag time.time() by up to a clock tick)
+    read_at = time.time()  # the caller's reading of what is current: after every file above
+    late = "d4" * 16  # rendered from data newer than the reading: not judged by it
+    store.ensure(late, "tickets", lambda: b"%PDF-1.4 test", group="2024-1")
+
+    assert store.prune("2024-1", {current}, written_before=read_at) == 2
+    left = sorted(p.name for p in (tmp_path / "store").rglob("*.pdf"))
+    assert left == sorted(
+        f"{digest}-{kind}.pdf"
+        for digest, kind in [
+            (current, "tickets"),
+            (current, "labels"),
+            (other, "tickets"),  # another sitting's: never this sitting's prune's business
+            (other, "labels"),
+            (late, "tickets"),
+        ]
+    )
+    assert store.get(old, "tickets") is None and store.get(current, "tickets") is not None
+    assert store.prune("2024-1", {current}, written_before=read_at) == 0  # nothing left to do
+
+
 # The runner path: a real Prefect server, a 2-worker local Dask cluster, SQLite database
 
 
@@ -75,11 +112,12 @@ def two_sites(register_loaded: Path, needs_cjk_font: None, monkeypatch: pytest.M
 
 
 @contextmanager
-def sites_done() -> Iterator[list[str]]:
+def sites_done() -> Iterator[dict[str, str]]:
+    """Each site the render reports done, with the digest its PDFs are stored under."""
     from flows.materials_render import ON_SITE_DONE
 
-    done: list[str] = []
-    token = ON_SITE_DONE.set(lambda site: done.append(site.site))
+    done: dict[str, str] = {}
+    token = ON_SITE_DONE.set(lambda site: done.update({site.site: site.digest}))
     try:
         yield done
     finally:
@@ -88,6 +126,15 @@ def sites_done() -> Iterator[list[str]]:
 
 def stored_files(home: Path) -> list[str]:
     return sorted(p.stem.split("-", 1)[1] for p in (home / "materials" / "store").rglob("*.pdf"))
+
+
+def stored_digests(home: Path) -> dict[str, list[str]]:
+    """digest -> the kinds stored under it."""
+    found: dict[str, list[str]] = {}
+    for path in sorted((home / "materials" / "store").rglob("*.pdf")):
+        digest, kind = path.stem.split("-", 1)
+        found.setdefault(digest, []).append(kind)
+    return found
 
 
 @pytest.mark.prefect
@@ -100,13 +147,14 @@ def test_a_changed_arrangement_rerenders_exactly_the_sites_it_touched_on_a_dask_
 
     with sites_done() as done:
         first = render_ahead("2024-1", workers=2)
-    assert (first.sites, first.files) == (2, 8)
+    assert (first.sites, first.files, first.pruned) == (2, 8, 0)
     assert sorted(done) == ["P1", "P3"]
-    assert stored_files(home) == sorted(KINDS * 2)
+    before = dict(done)
+    assert stored_digests(home) == {before["P1"]: KINDS, before["P3"]: KINDS}
 
     with sites_done() as done:  # nothing changed: nothing rendered, no cluster started
         again = render_ahead("2024-1", workers=2)
-    assert (again.sites, again.files, done) == (0, 0, [])
+    assert (again.sites, again.files, again.pruned, done) == (0, 0, 0, {})
 
     # P3's room 302 is renamed 303 and re-arranged; P1 is untouched
     rooms = write_csv(
@@ -118,9 +166,21 @@ def test_a_changed_arrangement_rerenders_exactly_the_sites_it_touched_on_a_dask_
     assert run("arrange", "2024-1", "--as-of", "2024-05-07T23:00").exit_code == 0
     with sites_done() as done:
         changed = render_ahead("2024-1", workers=2)
-    assert done == ["P3"]
+    assert list(done) == ["P3"] and done["P3"] != before["P3"]
     assert (changed.sites, changed.files) == (1, 4)
-    assert stored_files(home) == sorted(KINDS * 3)  # P3's old files stay, never served
+    # P3's old files are gone: only the current data's files remain
+    assert changed.pruned == 4
+    assert stored_digests(home) == {before["P1"]: KINDS, done["P3"]: KINDS}
+
+    # and the current ones are what the links serve, straight from the store
+    with portal_server(get_settings()) as base:
+        for site, digest in (("P1", before["P1"]), ("P3", done["P3"])):
+            url = materials_link(base, link_secret(), "2024-1", site, "door_signs")
+            with urllib.request.urlopen(url, timeout=60) as response:
+                body, etag = response.read(), response.headers["ETag"]
+            stored = home / "materials" / "store" / digest[:2] / f"{digest}-door_signs.pdf"
+            assert body == stored.read_bytes() and digest[:32] in etag
+    assert stored_digests(home) == {before["P1"]: KINDS, done["P3"]: KINDS}
 
 
 def test_a_site_stored_already_is_not_stale_and_a_new_candidate_makes_it_stale(
@@ -202,6 +262,6 @@ def test_an_existing_dask_cluster_at_examflow_dask_address_renders_the_sites(
                     for name, prefix in dask_scheduler.task_prefixes.items()
                 }
             )
-            assert ran == {"render_site": True}  # the sites' tasks ran on this cluster
+            assert ran == {"render_sites": True}  # the sites' batch ran on this cluster
     assert (summary.sites, summary.files) == (2, 8)
     assert stored_files(home) == sorted(KINDS * 2)

@@ -128,7 +128,8 @@ def test_the_store_renders_a_key_once_across_processes(tmp_path: Path) -> None:
         "    with open(sys.argv[2], 'a') as log: log.write('rendered\\n')\n"
         "    time.sleep(1.0)\n"
         "    return b'%PDF-1.4 test'\n"
-        "print(MaterialsStore(Path(sys.argv[1])).ensure('ab' * 16, 'tickets', render).rendered)\n"
+        "store = MaterialsStore(Path(sys.argv[1]))\n"
+        "print(store.ensure('ab' * 16, 'tickets', render, group='2024-1').rendered)\n"
     )
     log = tmp_path / "renders.log"
     root = Path(__file__).resolve().parents[1]

@@ -146,7 +146,7 @@ def materials(
         names = []
         for kind in MATERIAL_KINDS:
             # (rendered above; if removed from the store since, rendered again here)
-            stored = store.ensure(digest, kind, partial(RENDERERS[kind], m))
+            stored = store.ensure(digest, kind, partial(RENDERERS[kind], m), group=sitting)
             target = material_path(m, folder, kind)
             shutil.copyfile(stored.path, target)
             names.append(target.name)
