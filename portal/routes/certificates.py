@@ -332,7 +332,9 @@ def statement_file(
 
 def _file_refusal(exc: SigningRefused, key: str, signature: OfflineSignature | None = None) -> str:
     """Why the download or the upload was refused, in Chinese."""
-    text = FILE_REFUSALS_ZH.get(exc.code, str(exc))
+    text = FILE_REFUSALS_ZH.get(exc.code)
+    if text is None:
+        return str(exc)
     return text.format(
         hours=LIFETIME_HOURS,
         key=key,
