@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import UniqueConstraint, bindparam
 from sqlalchemy import func as sa_func
 from sqlalchemy import select as sa_select
 from sqlmodel import Field, Session, SQLModel, col, select
@@ -325,28 +325,35 @@ def verification_keys(session: Session) -> dict[str, RegisteredKey]:
     return keys
 
 
+_PASSING = (
+    sa_select(
+        col(Registration.id),
+        col(Registration.name),
+        col(Registration.id_number),
+        col(Score.ticket_number),
+        col(Registration.level),
+        col(Score.score),
+        col(Registration.school_code),
+        col(Registration.site_code),
+    )
+    .join(Score, col(Score.registration_id) == col(Registration.id))
+    .where(col(Score.sitting_code) == bindparam("sitting"), col(Score.passed).is_(True))
+)
+# One party's, read on every page of the school portal: built once, as a statement built per
+# call costs more (its cache key) than running it.
+_PASSING_OF = _PASSING.where(owned_by(bindparam("party")))
+
+
 def _passing(
     session: Session, sitting_code: str, party: str | None = None
 ) -> dict[str, list[tuple[int, str, str, str, str, int]]]:
     """Per school (or ``party`` alone, if given): (registration, name, id number, ticket,
     level, score) of passing candidates."""
-    query = (
-        sa_select(
-            col(Registration.id),
-            col(Registration.name),
-            col(Registration.id_number),
-            col(Score.ticket_number),
-            col(Registration.level),
-            col(Score.score),
-            col(Registration.school_code),
-            col(Registration.site_code),
-        )
-        .join(Score, col(Score.registration_id) == col(Registration.id))
-        .where(col(Score.sitting_code) == sitting_code, col(Score.passed).is_(True))
+    rows = (
+        session.execute(_PASSING, {"sitting": sitting_code}).all()
+        if party is None
+        else session.execute(_PASSING_OF, {"sitting": sitting_code, "party": party}).all()
     )
-    if party is not None:
-        query = query.where(owned_by(party))
-    rows = session.execute(query).all()
     by_school: dict[str, list[tuple[int, str, str, str, str, int]]] = {}
     for rid, name, id_number, ticket, level, score, school, site in rows:
         by_school.setdefault(result_owner(school, site), []).append(

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import BindParameter, ColumnElement, and_, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -21,7 +21,7 @@ def result_owner(school_code: str | None, site_code: str) -> str:
     return school_code or site_code
 
 
-def owned_by(party: str) -> ColumnElement[bool]:
+def owned_by(party: str | BindParameter[str]) -> ColumnElement[bool]:
     """The registrations whose results ``party`` owns (``result_owner``, as a query)."""
     return or_(
         col(Registration.school_code) == party,
