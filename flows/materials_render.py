@@ -131,6 +131,8 @@ def render_in_batches(todo: list[SiteMaterials], store_root: str) -> int:
     """Inside a flow on a DaskTaskRunner: render `todo` into the store at `store_root` as
     balanced batches, one task each; returns the PDFs written. Each site is reported
     (report_site_done) as its batch finishes."""
+    if not todo:
+        return 0
     batches = balanced_batches(todo, BATCHES_PER_WORKER * runner_workers())
     futures = [
         render_sites_materials.submit(

@@ -21,7 +21,8 @@ def materials_stage(
     signs and sign-in sheets and laid out its rooms per the execution manual.
     Every checkpoint first renders the PDFs of each active site whose arrangement, rooms or
     candidates changed since they were last rendered (at `open`: every site's), on a Dask
-    cluster, so that the links it mails download stored files.
+    cluster, so that the links it mails download stored files; then it removes the stored
+    PDFs of data no active site has any more (a re-arranged site's previous version).
     Fix: run record-site-fact (…_downloaded, rooms_laid_out) for the site, then Retry.
     """
     render_ahead(sitting)  # 准考证、桌签、门贴、签到表 of every active site, before the mail

@@ -56,6 +56,23 @@ def test_a_moved_seat_a_changed_room_or_a_late_candidate_changes_the_digest() ->
     assert len(set(digests.values())) == len(variants)
 
 
+def test_stale_sites_are_dealt_into_batches_of_about_equal_work_largest_site_first() -> None:
+    from flows.materials_render import balanced_batches
+
+    def site(code: str, candidates: int) -> SiteMaterials:
+        one_room = make_site([("机房101", "初级", candidates)])
+        return one_room.model_copy(update={"site_code": code})
+
+    sizes = {"S10": 10, "S60": 60, "S5a": 5, "S30": 30, "S50": 50, "S20": 20, "S40": 40, "S5b": 5}
+    sites = [site(code, n) for code, n in sizes.items()]
+    batches = [[m.site_code for m in batch] for batch in balanced_batches(sites, 3)]
+    # 60, 50, 40 open the three batches; 30, 20, 10 even them at 70 candidates each; the two
+    # 5s go to the first two: 75, 75, 70. Heaviest first, sites in the order given.
+    assert batches == [["S10", "S60", "S5a"], ["S50", "S20", "S5b"], ["S30", "S40"]]
+    # never more batches than sites, and no site twice or left out
+    assert [[m.site_code for m in b] for b in balanced_batches(sites[:2], 8)] == [["S60"], ["S10"]]
+
+
 def test_prune_removes_a_sittings_files_no_current_data_refers_to_and_nothing_else(
     tmp_path: Path,
 ) -> None:
