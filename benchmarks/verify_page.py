@@ -8,11 +8,15 @@ the same query (the credential by number) and returns the stored JSON. A bounded
 from its own X-Forwarded-For address, as phones would be, so the per-address limit does not
 bite) measures, in one run:
 
-- bare: GET /bare/<number> (one SELECT, the stored text);
+- bare: GET /bare/<number> (the page's lookup, one SELECT, the stored text);
 - json: GET /verify/<number>.json (lookup, memoised verification, ETag, Cache-Control);
 - page: GET /verify/<number> (the HTML page: lookup, revocation lookup, template, CSRF cookie).
 
 Targets: json and page throughput ≥ 0.5 of bare; p95 < 100 ms.
+
+Each line also gives the CPU time the server process spent per request (from /proc, on
+Linux) and the load generator's own CPU a request: on a small machine the client's share
+bounds every target alike, and the servers' CPU a request is the cost the ratio is about.
 
     .venv/bin/python benchmarks/verify_page.py [--credentials N] [--concurrency C] [--seconds D]
 """
@@ -117,8 +121,9 @@ def prepare_home(home: Path, count: int) -> list[str]:
 
 
 def bare_app() -> object:
-    """The bare endpoint: the same query as the page's lookup, the stored JSON as it is."""
-    from sqlmodel import Session, select
+    """The bare endpoint: the page's own lookup (``issued_credential``, the credential by
+    number), the stored JSON as it is."""
+    from sqlmodel import Session
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
@@ -126,20 +131,16 @@ def bare_app() -> object:
 
     from examflow.db import engine_for
     from examflow.settings import get_settings
-    from models.certificates import IssuedCertificate
+    from models.certificates import issued_credential
 
     engine = engine_for(get_settings().resolved_database_url())
 
     def bare(request: Request) -> Response:
         with Session(engine) as session:
-            text = session.exec(
-                select(IssuedCertificate.credential_json).where(
-                    IssuedCertificate.certificate_number == request.path_params["number"]
-                )
-            ).first()
-        if text is None:
+            issued = issued_credential(session, request.path_params["number"])
+        if issued is None:
             return Response(status_code=404)
-        return Response(text, media_type="application/json")
+        return Response(issued.text, media_type="application/json")
 
     return Starlette(routes=[Route("/bare/{number}", bare)])
 
@@ -157,6 +158,27 @@ def start(command: list[str], port: int, env: dict[str, str]) -> subprocess.Pope
             time.sleep(0.1)
     process.kill()
     raise RuntimeError(f"{command} did not start")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of process ``pid`` so far (0 where /proc is not there)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(
+    url: str, pid: int, numbers: list[str], concurrency: int, seconds: float
+) -> dict[str, float]:
+    """The load on ``url``, with the CPU the serving process ``pid`` and this one spent."""
+    server, client = cpu_seconds(pid), time.process_time()
+    result = asyncio.run(load(url, numbers, concurrency, seconds))
+    requests = result["requests"] or 1
+    result["server_cpu_ms"] = (cpu_seconds(pid) - server) * 1000 / requests
+    result["client_cpu_ms"] = (time.process_time() - client) * 1000 / requests
+    return result
 
 
 async def load(url: str, numbers: list[str], concurrency: int, seconds: float) -> dict[str, float]:
@@ -213,15 +235,15 @@ def main() -> None:
         bare = start([sys.executable, __file__, "--serve-bare", str(bare_port)], bare_port, env)
         try:
             targets = {
-                "bare": f"http://127.0.0.1:{bare_port}/bare/{{number}}",
-                "json": f"http://127.0.0.1:{portal_port}/verify/{{number}}.json",
-                "page": f"http://127.0.0.1:{portal_port}/verify/{{number}}",
+                "bare": (f"http://127.0.0.1:{bare_port}/bare/{{number}}", bare.pid),
+                "json": (f"http://127.0.0.1:{portal_port}/verify/{{number}}.json", portal.pid),
+                "page": (f"http://127.0.0.1:{portal_port}/verify/{{number}}", portal.pid),
             }
-            for url in targets.values():  # warm both servers (imports, memo) untimed
+            for url, _ in targets.values():  # warm both servers (imports, memo) untimed
                 asyncio.run(load(url, numbers, args.concurrency, 1.5))
             results = {
-                name: asyncio.run(load(url, numbers, args.concurrency, args.seconds))
-                for name, url in targets.items()
+                name: measure(url, pid, numbers, args.concurrency, args.seconds)
+                for name, (url, pid) in targets.items()
             }
         finally:
             for process in (portal, bare):
@@ -236,11 +258,20 @@ def main() -> None:
             f"{name:5} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:6.1f} ms  p95 {r['p95_ms']:6.1f} ms"
             f"  errors {r['errors']:.0f}  ({r['requests']:.0f} requests)"
         )
+        print(
+            f"      CPU a request: server {r['server_cpu_ms']:.2f} ms, "
+            f"load generator {r['client_cpu_ms']:.2f} ms"
+        )
     bare_rps = results["bare"]["rps"]
     for name in ("json", "page"):
         ratio = results[name]["rps"] / bare_rps
         verdict = "ok" if ratio >= 0.5 and results[name]["p95_ms"] < 100 else "MISSED"
         print(f"{name}/bare throughput {ratio:.2f} (target ≥ 0.5), p95 target < 100 ms: {verdict}")
+        if results[name]["server_cpu_ms"] > 0:
+            cost = results["bare"]["server_cpu_ms"] / results[name]["server_cpu_ms"]
+            print(
+                f"{name}/bare by server CPU a request (the throughput one core allows) {cost:.2f}"
+            )
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import UniqueConstraint, bindparam
 from sqlalchemy import func as sa_func
@@ -315,13 +315,27 @@ def trusted_keys(session: Session) -> dict[str, RegisteredKey]:
     }
 
 
+# Read whenever the verification page meets a credential it has not verified yet: built
+# once, as a statement built per call costs more (its cache key) than running it.
+_VERIFICATION_KEYS = sa_select(
+    col(PartyKey.key_id),
+    col(PartyKey.party),
+    col(PartyKey.public_key_b64),
+    col(PartyKey.status),
+    col(PartyKey.revoked_at),
+).where(col(PartyKey.status).in_((KeyStatus.approved.value, KeyStatus.revoked.value)))
+
+
 def verification_keys(session: Session) -> dict[str, RegisteredKey]:
     """What a credential's proofs are checked against: approved keys, and revoked ones for
     proofs made before their revocation."""
-    keys = trusted_keys(session)
-    for k in session.exec(select(PartyKey).where(PartyKey.status == KeyStatus.revoked.value)):
-        assert k.revoked_at is not None
-        keys[k.key_id] = RegisteredKey(k.party, k.public_key_b64, timestamp(in_utc(k.revoked_at)))
+    keys = {}
+    for kid, party, public, status, revoked_at in session.connection().execute(_VERIFICATION_KEYS):
+        if status == KeyStatus.revoked.value:
+            assert revoked_at is not None
+            keys[kid] = RegisteredKey(party, public, timestamp(in_utc(revoked_at)))
+        else:
+            keys[kid] = RegisteredKey(party, public)
     return keys
 
 
@@ -766,10 +780,59 @@ def schools_with_certificates(session: Session, sitting_code: str) -> set[str]:
 # --- revocation -------------------------------------------------------------------------
 
 
+class IssuedCredential(NamedTuple):
+    """An issued credential as stored: its JSON text, and the digest of its batch."""
+
+    text: str
+    batch_digest: str
+
+
+class RevocationInForce(NamedTuple):
+    revoked_at: datetime
+    reason: str
+    superseded: bool
+
+
+# The verification page's reads, one each per view of a public page (every QR scan): built
+# once, as a statement built per call costs more (its cache key) than running it.
+_CREDENTIAL_BY_NUMBER = select(
+    IssuedCertificate.credential_json, IssuedCertificate.batch_digest
+).where(IssuedCertificate.certificate_number == bindparam("number"))
+_REVOCATION_IN_FORCE = select(
+    CertificateRevocation.revoked_at,
+    CertificateRevocation.reason,
+    CertificateRevocation.superseded,
+).where(
+    CertificateRevocation.status_index == bindparam("index"),
+    col(CertificateRevocation.unrevoked_at).is_(None),
+)
+
+
 def issued_certificate(session: Session, number: str) -> IssuedCertificate | None:
     return session.exec(
         select(IssuedCertificate).where(IssuedCertificate.certificate_number == number)
     ).first()
+
+
+def issued_credential(session: Session, number: str) -> IssuedCredential | None:
+    """The credential numbered ``number`` as stored (the text served as it is), if issued."""
+    row = session.connection().execute(_CREDENTIAL_BY_NUMBER, {"number": number}).first()
+    return None if row is None else IssuedCredential(row[0], row[1])
+
+
+def status_index_of(credential: dict[str, Any]) -> int | None:
+    """The credential document's bit in its revocation list (its credentialStatus), if any."""
+    entry = credential.get("credentialStatus")
+    index = entry.get("statusListIndex") if isinstance(entry, dict) else None
+    if not isinstance(index, str) or not index.isdigit():
+        return None
+    return int(index)
+
+
+def revocation_in_force(session: Session, status_index: int) -> RevocationInForce | None:
+    """When and why the credential version with ``status_index`` was revoked, if it is."""
+    row = session.connection().execute(_REVOCATION_IN_FORCE, {"index": status_index}).first()
+    return None if row is None else RevocationInForce(row[0], row[1], row[2])
 
 
 def active_revocation(session: Session, status_index: int) -> CertificateRevocation | None:
@@ -784,11 +847,8 @@ def active_revocation(session: Session, status_index: int) -> CertificateRevocat
 
 def revocation_of(session: Session, credential: dict[str, Any]) -> CertificateRevocation | None:
     """The revocation in force for this credential document (by its credentialStatus)."""
-    entry = credential.get("credentialStatus")
-    index = entry.get("statusListIndex") if isinstance(entry, dict) else None
-    if not isinstance(index, str) or not index.isdigit():
-        return None
-    return active_revocation(session, int(index))
+    index = status_index_of(credential)
+    return None if index is None else active_revocation(session, index)
 
 
 def _revoke_index(

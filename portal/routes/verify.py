@@ -11,8 +11,11 @@ ID checks are limited per certificate and per client address an hour, counted in
 (``note_holder_check``), so every portal worker shares the counts. Answers are cacheable
 (``Cache-Control`` with an ``ETag``) and, against floods, each client address is also limited
 to PAGE_LIMIT requests a minute per worker (in memory: a database write per page view would
-cost the page its speed). A credential's verification is
-remembered per (number, batch digest): keys revoked later do not change proofs made before.
+cost the page its speed). A credential's verification is remembered per (number, batch
+digest): keys revoked later do not change proofs made before; the key registry is read only
+for a credential not yet verified. A view is one session and two statements built once (the
+credential by number, the revocation in force); the stored text is served as it is, encoded
+once (``benchmarks/verify_page.py`` measures it against a bare endpoint doing that lookup).
 """
 
 import hashlib
@@ -26,19 +29,21 @@ from typing import Any
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlmodel import Session
 
 from models.certificates import (
     HOLDER_CHECKS_PER_CLIENT_PER_HOUR,
     HOLDER_CHECKS_PER_HOUR,
-    CertificateRevocation,
     HolderCheckLimit,
-    issued_certificate,
+    RevocationInForce,
+    issued_credential,
     note_holder_check,
     published_status_list,
-    revocation_of,
+    revocation_in_force,
+    status_index_of,
     verification_keys,
 )
-from models.credentials.keys import ORGANISER
+from models.credentials.keys import ORGANISER, RegisteredKey
 from models.credentials.verification import CredentialVerifier, id_matches
 from models.domain import in_shanghai
 from portal.auth import anonymous_csrf, check_anonymous_csrf, client_address, set_anonymous_csrf
@@ -76,48 +81,63 @@ class RateLimiter:
 
 @dataclass(frozen=True)
 class Verdict:
-    """One issued credential as the page shows it (no ID number, no digest)."""
+    """One issued credential as the page shows it (no ID number, no digest), and as the
+    ``.json`` answer serves it (the stored text, encoded once, and its ETag)."""
 
     number: str
     credential: dict[str, Any]
-    credential_json: str
+    body: bytes
+    etag: str
+    status_index: int | None
     ok: bool
     signed_by: tuple[str, ...]
     problems: tuple[str, ...]
 
 
 class Verdicts:
-    """Verification results remembered per (number, batch digest), bounded."""
+    """Verification results remembered per (number, batch digest), bounded; the verifier
+    (and its memo of batch signatures) is kept while the key registry is unchanged."""
 
     def __init__(self, size: int = 20_000) -> None:
         self._memo: OrderedDict[tuple[str, str], Verdict] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
-        self._verifier: CredentialVerifier | None = None
+        self._verifier: tuple[dict[str, RegisteredKey], CredentialVerifier] | None = None
 
-    def get(self, request: Request, number: str) -> Verdict | None:
-        portal = portal_of(request)
-        with portal.db() as session:
-            issued = issued_certificate(session, number)
-            if issued is None:
-                return None
-            key = (number, issued.batch_digest)
-            with self._lock:
-                found = self._memo.get(key)
-            if found is not None:
-                return found
-            keys = verification_keys(session)
-            text = issued.credential_json
-        credential = json.loads(text)
-        report = CredentialVerifier(keys).verify(credential)
+    def get(self, session: Session, number: str) -> Verdict | None:
+        """The verdict on the credential numbered ``number`` as now stored, if issued: the
+        keys are read only for a credential not verified before."""
+        issued = issued_credential(session, number)
+        if issued is None:
+            return None
+        key = (number, issued.batch_digest)
+        with self._lock:
+            found = self._memo.get(key)
+        if found is not None:
+            return found
+        credential = json.loads(issued.text)
+        report = self._verifier_for(verification_keys(session)).verify(credential)
         verdict = Verdict(
-            number, credential, text, report.ok, tuple(report.signed_by), tuple(report.problems)
+            number,
+            credential,
+            issued.text.encode("utf-8"),
+            _etag(issued.text),
+            status_index_of(credential),
+            report.ok,
+            tuple(report.signed_by),
+            tuple(report.problems),
         )
         with self._lock:
             self._memo[key] = verdict
             if len(self._memo) > self._size:
                 self._memo.popitem(last=False)
         return verdict
+
+    def _verifier_for(self, keys: dict[str, RegisteredKey]) -> CredentialVerifier:
+        with self._lock:
+            if self._verifier is None or self._verifier[0] != keys:
+                self._verifier = (keys, CredentialVerifier(keys))
+            return self._verifier[1]
 
 
 def _state(request: Request) -> tuple[RateLimiter, Verdicts]:
@@ -134,9 +154,10 @@ def _limited(request: Request) -> Verdicts:
     return verdicts
 
 
-def _revocation(request: Request, verdict: Verdict) -> CertificateRevocation | None:
-    with portal_of(request).db() as session:
-        return revocation_of(session, verdict.credential)
+def _revocation(session: Session, verdict: Verdict | None) -> RevocationInForce | None:
+    if verdict is None or verdict.status_index is None:
+        return None
+    return revocation_in_force(session, verdict.status_index)
 
 
 def _etag(*parts: str) -> str:
@@ -154,7 +175,7 @@ def _cache_headers(etag: str, private: bool) -> dict[str, str]:
     return {"Cache-Control": f"{scope}, max-age={CACHE_SECONDS}", "ETag": etag}
 
 
-def _revocation_text(row: CertificateRevocation | None) -> str:
+def _revocation_text(row: RevocationInForce | None) -> str:
     if row is None:
         return ""
     return f"{row.revoked_at.isoformat()}|{row.reason}"
@@ -173,20 +194,21 @@ def verify_form(request: Request, number: str = "") -> Response:
 def credential_json(request: Request, number: str) -> Response:
     """The credential as issued: both proofs, to check offline (`examflow certificates
     verify` or any Ed25519 and RFC 8785 implementation)."""
-    verdict = _limited(request).get(request, number)
+    verdicts = _limited(request)
+    with portal_of(request).db() as session:
+        verdict = verdicts.get(session, number)
     if verdict is None:
         return Response(
             json.dumps({"error": "unknown certificate", "number": number}),
             status_code=404,
             media_type="application/json",
         )
-    etag = _etag(verdict.credential_json)
-    if (not_modified := _cached(request, etag, private=False)) is not None:
+    if (not_modified := _cached(request, verdict.etag, private=False)) is not None:
         return not_modified
     return Response(
-        verdict.credential_json,
+        verdict.body,
         media_type="application/json",
-        headers=_cache_headers(etag, private=False),
+        headers=_cache_headers(verdict.etag, private=False),
     )
 
 
@@ -194,19 +216,13 @@ def _page(
     request: Request,
     number: str,
     verdict: Verdict | None,
+    revocation: RevocationInForce | None,
     holder: str = "",
     status_code: int = 200,
 ) -> Response:
     portal = portal_of(request)
     token = anonymous_csrf(request)
-    revocation = _revocation(request, verdict) if verdict is not None else None
-    etag = _etag(
-        number,
-        verdict.credential_json if verdict else "",
-        _revocation_text(revocation),
-        token,
-        holder,
-    )
+    etag = _etag(number, verdict.etag if verdict else "", _revocation_text(revocation), token)
     if not holder and (not_modified := _cached(request, etag, private=True)) is not None:
         return not_modified
     view = _view(verdict, revocation) if verdict is not None else None
@@ -243,7 +259,7 @@ class CertificateView:
     problems: tuple[str, ...]
 
 
-def _view(verdict: Verdict, revocation: CertificateRevocation | None) -> CertificateView:
+def _view(verdict: Verdict, revocation: RevocationInForce | None) -> CertificateView:
     document = verdict.credential
     subject = document["credentialSubject"]
     issuer, school = document["issuer"]["name"], subject["schoolName"]
@@ -272,8 +288,11 @@ def _date(moment: datetime) -> str:
 
 @router.get("/verify/{number}")
 def verify_page(request: Request, number: str) -> Response:
-    verdict = _limited(request).get(request, number)
-    return _page(request, number, verdict)
+    verdicts = _limited(request)
+    with portal_of(request).db() as session:
+        verdict = verdicts.get(session, number)
+        revocation = _revocation(session, verdict)
+    return _page(request, number, verdict, revocation)
 
 
 @router.post("/verify/{number}/holder")
@@ -285,25 +304,30 @@ def check_holder(
 ) -> Response:
     """Whether an ID number is the holder's: checked against the salted digest, not kept."""
     check_anonymous_csrf(request, csrf)
-    verdict = _limited(request).get(request, number)
-    if verdict is None:
-        return _page(request, number, None)
+    verdicts = _limited(request)
     portal = portal_of(request)
     with portal.db() as session:
-        refused = note_holder_check(
-            session,
-            number,
-            client_address(request),
-            portal.now(),
-            per_certificate=HOLDER_CHECKS_PER_HOUR,
-            per_client=HOLDER_CHECKS_PER_CLIENT_PER_HOUR,
-        )
+        verdict = verdicts.get(session, number)
+        if verdict is None:
+            refused = None
+        else:
+            refused = note_holder_check(
+                session,
+                number,
+                client_address(request),
+                portal.now(),
+                per_certificate=HOLDER_CHECKS_PER_HOUR,
+                per_client=HOLDER_CHECKS_PER_CLIENT_PER_HOUR,
+            )
+        revocation = _revocation(session, verdict)
+    if verdict is None:
+        return _page(request, number, None, None)
     if refused is HolderCheckLimit.certificate:
-        return _page(request, number, verdict, holder="limited", status_code=429)
+        return _page(request, number, verdict, revocation, "limited", status_code=429)
     if refused is HolderCheckLimit.client:
-        return _page(request, number, verdict, holder="client_limited", status_code=429)
+        return _page(request, number, verdict, revocation, "client_limited", status_code=429)
     matches = id_matches(verdict.credential, id_number)
-    return _page(request, number, verdict, holder="match" if matches else "mismatch")
+    return _page(request, number, verdict, revocation, "match" if matches else "mismatch")
 
 
 @router.get("/status/{sitting}/revocation")
