@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from sqlalchemy import UniqueConstraint, bindparam
+from sqlalchemy import UniqueConstraint, bindparam, or_
 from sqlalchemy import func as sa_func
 from sqlalchemy import select as sa_select
 from sqlmodel import Field, Session, SQLModel, col, select
@@ -323,7 +323,12 @@ _VERIFICATION_KEYS = sa_select(
     col(PartyKey.public_key_b64),
     col(PartyKey.status),
     col(PartyKey.revoked_at),
-).where(col(PartyKey.status).in_((KeyStatus.approved.value, KeyStatus.revoked.value)))
+).where(  # not in_(): its list is expanded at every execution
+    or_(
+        col(PartyKey.status) == KeyStatus.approved.value,
+        col(PartyKey.status) == KeyStatus.revoked.value,
+    )
+)
 
 
 def verification_keys(session: Session) -> dict[str, RegisteredKey]:
