@@ -16,11 +16,13 @@ from the browser is.
 
 import base64
 import json
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
+from sqlmodel import Session
 
 from models.certificates import (
     STATEMENT_LIFETIME,
@@ -206,6 +208,27 @@ def enrol(
     )
 
 
+def _audit_signature(
+    session: Session,
+    request: Request,
+    user: SignedIn,
+    sitting_code: str,
+    as_of: datetime,
+    detail: str,
+) -> None:
+    """The audit row of a school's signature, made in its browser or uploaded as a file."""
+    record_action(
+        session,
+        sitting_code=sitting_code,
+        school_code=user.school_code,
+        contact=user.contact,
+        action="batch_signed",
+        as_of=as_of,
+        client=client_address(request),
+        detail=detail,
+    )
+
+
 def _refused(exc: SigningRefused) -> JSONResponse:
     return JSONResponse(
         {"ok": False, "code": exc.code, "message": REFUSALS_ZH.get(exc.code, str(exc))},
@@ -279,16 +302,7 @@ def signature(
         except SigningRefused as exc:
             return _refused(exc)
         if new:
-            record_action(
-                session,
-                sitting_code=sitting.code,
-                school_code=school_code,
-                contact=user.contact,
-                action="batch_signed",
-                as_of=as_of,
-                client=client_address(request),
-                detail=digest[:16],
-            )
+            _audit_signature(session, request, user, sitting.code, as_of, digest[:16])
     if new:
         emit_school_acted(sitting.code, StageCode.certificates.value, "batch_signed", school_code)
     return JSONResponse({"ok": True, "message": "已签署。双方签署后，证书将在下次签发时生成。"})
@@ -401,16 +415,8 @@ def signature_file(
             refusal = exc
         else:
             if new:
-                record_action(
-                    session,
-                    sitting_code=sitting.code,
-                    school_code=school_code,
-                    contact=user.contact,
-                    action="batch_signed",
-                    as_of=as_of,
-                    client=client_address(request),
-                    detail=f"{signature.digest[:16]} (signature file)",
-                )
+                detail = f"{signature.digest[:16]} (signature file)"
+                _audit_signature(session, request, user, sitting.code, as_of, detail)
     if refusal is not None:
         error = _file_refusal(refusal, signature.key_id, signature)
         return _render(request, school_code, sitting_code, 409, error=error)
