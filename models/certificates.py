@@ -756,14 +756,24 @@ def certificates_condition(
     return Condition(met=not missing, missing=missing)
 
 
+def paper_request_of(session: Session, sitting_code: str, school: str) -> PaperRequest | None:
+    return session.exec(
+        select(PaperRequest).where(
+            PaperRequest.sitting_code == sitting_code, PaperRequest.school_code == school
+        )
+    ).first()
+
+
+def passing_candidates(session: Session, sitting_code: str, school: str) -> int:
+    """How many of ``school``'s candidates passed (its certificates, once issued)."""
+    return len(_passing(session, sitting_code, school).get(school, []))
+
+
 def request_paper(session: Session, sitting: Sitting, school: str, as_of: datetime) -> bool:
+    """Record ``school``'s request for paper certificates; False if it had already asked."""
     if session.get(School, school) is None:
         raise CertificateError(f"unknown school {school!r}")
-    if session.exec(
-        select(PaperRequest).where(
-            PaperRequest.sitting_code == sitting.code, PaperRequest.school_code == school
-        )
-    ).first():
+    if paper_request_of(session, sitting.code, school) is not None:
         return False
     session.add(
         PaperRequest(sitting_code=sitting.code, school_code=school, requested_at=in_utc(as_of))

@@ -89,13 +89,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="examflow 学校服务平台", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.portal = Portal(settings)
     app.mount("/static", StaticFiles(packages=[("portal", "static")]), name="static")
+    app.include_router(verify.router)  # first: the public page anyone's QR code opens
     app.include_router(signin.router)
     app.include_router(sitting.router)
     app.include_router(materials.router)
     app.include_router(registration.router)
     app.include_router(sites.router)
     app.include_router(results.router)
-    app.include_router(verify.router)
     app.include_router(certificates.router)
 
     app.add_middleware(AccessLog)

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from examflow.db import session_scope
+from models.certificates import PaperRequest
 from models.domain import SHANGHAI
 from models.facts import SiteFact, facts_by_site
 from models.host_requests import HostRequest
@@ -266,3 +267,48 @@ def test_after_publicity_a_school_files_a_review_for_its_own_candidates_and_sees
     )
     resolved = client.get(page_url("P3")).text
     assert "<td>88</td>\n      <td>91</td>" in resolved
+
+
+CERTIFICATES_OPEN = "2024-06-01T10:00:00"  # 2024-1's certificates window opens 06-01
+
+
+def test_a_school_with_passing_candidates_asks_once_for_paper_certificates_from_its_page(
+    scored: dict[str, str], as_school: SignIn
+) -> None:
+    client, csrf = as_school("P3", CERTIFICATES_OPEN)
+    sitting_page = client.get(page_url("P3")).text
+    assert 'href="/schools/P3/sittings/2024-1/certificates">电子证书签署与纸质证书申请</a>' in (
+        sitting_page
+    )
+    assert (
+        '<button type="submit">申请纸质证书</button>'
+        in client.get(page_url("P3", "certificates")).text
+    )
+
+    asked = client.post(page_url("P3", "certificates/paper"), data={"csrf": csrf})
+    again = client.post(page_url("P3", "certificates/paper"), data={"csrf": csrf})
+
+    assert asked.status_code == 200 and "已申请纸质证书。" in asked.text
+    assert again.status_code == 200 and "本校此前已申请纸质证书。" in again.text
+    assert "本校已于 2024-06-01 10:00 申请纸质证书。" in again.text
+    with session_scope() as session:
+        [paper] = session.exec(select(PaperRequest)).all()
+        audit = session.exec(select(PortalAudit).where(PortalAudit.action == "paper_requested"))
+        assert [(a.school_code, a.contact) for a in audit] == [("P3", ADDRESSES["P3"])]
+    assert paper.school_code == "P3"
+
+
+def test_paper_certificates_are_refused_without_passing_candidates_or_outside_the_window(
+    scored: dict[str, str], as_school: SignIn
+) -> None:
+    none_passed, none_csrf = as_school("P2", CERTIFICATES_OPEN)
+    early, early_csrf = as_school("P3", PUBLICITY)
+
+    nothing = none_passed.post(page_url("P2", "certificates/paper"), data={"csrf": none_csrf})
+    too_early = early.post(page_url("P3", "certificates/paper"), data={"csrf": early_csrf})
+    forged = early.post(page_url("P3", "certificates/paper"), data={})
+
+    assert nothing.status_code == 422 and "本校在该考次没有合格考生" in nothing.text
+    assert too_early.status_code == 409 and forged.status_code == 403
+    with session_scope() as session:
+        assert session.exec(select(PaperRequest)).all() == []

@@ -19,7 +19,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from sqlmodel import Session
@@ -36,6 +36,9 @@ from models.certificates import (
     enrol_key,
     keys_of,
     masked_ids,
+    paper_request_of,
+    passing_candidates,
+    request_paper,
     signing_request,
     signing_statement,
 )
@@ -43,7 +46,7 @@ from models.credentials.keys import ORGANISER, fingerprint
 from models.credentials.offline import OfflineSignature
 from models.credentials.statement import batch_root
 from models.domain import StageCode
-from models.portal_access import record_action
+from models.portal_access import action_window, record_action
 from portal.auth import SignedIn, check_csrf, client_address, own_school, signed_in
 from portal.context import portal_of
 from portal.events import emit_school_acted
@@ -105,6 +108,7 @@ def _render(
     status_code: int = 200,
     message: str = "",
     error: str = "",
+    error_prefix: str = "未签署：",
 ) -> Response:
     """The certificates page, with the outcome of what the school just did, if anything."""
     portal = portal_of(request)
@@ -146,6 +150,7 @@ def _render(
             ]
             root = batch_root(batch)[1].hex()
             signers = batch_signers(session, sitting, batch)
+        paper = paper_request_of(session, sitting.code, school_code)
     return portal.page(
         request,
         "certificates.html",
@@ -164,7 +169,49 @@ def _render(
         lifetime_hours=LIFETIME_HOURS,
         message=message,
         error=error,
+        error_prefix=error_prefix,
+        paper_requested_at=paper.requested_at if paper is not None else None,
+        paper_window=action_window(sitting.spec.window(StageCode.certificates), as_of),
     )
+
+
+@router.post("/schools/{school_code}/sittings/{sitting_code}/certificates/paper")
+def paper(
+    request: Request,
+    school_code: str,
+    sitting_code: str,
+    csrf: str = Form(""),
+    user: SignedIn = Depends(signed_in),
+) -> Response:
+    """The school asks for paper certificates (``examflow certificates paper``), while the
+    certificates window is open and once it has passing candidates; once is enough."""
+    own_school(user, school_code)
+    check_csrf(csrf, user.csrf)
+    portal = portal_of(request)
+    as_of = portal.now()
+    with portal.db() as session:
+        sitting = sitting_or_404(session, sitting_code)
+        if not sitting.spec.window(StageCode.certificates).contains(as_of):
+            raise HTTPException(status_code=409, detail="当前不在纸质证书的申请时间内")
+        if not passing_candidates(session, sitting.code, school_code):
+            refusal = "本校在该考次没有合格考生，无需申请纸质证书。"
+            return _render(request, school_code, sitting_code, 422, error=refusal, error_prefix="")
+        new = request_paper(session, sitting, school_code, as_of)
+        if new:
+            record_action(
+                session,
+                sitting_code=sitting.code,
+                school_code=school_code,
+                contact=user.contact,
+                action="paper_requested",
+                as_of=as_of,
+                client=client_address(request),
+            )
+    if new:
+        stage = StageCode.certificates.value
+        emit_school_acted(sitting.code, stage, "paper_requested", school_code)
+    message = "已申请纸质证书。" if new else "本校此前已申请纸质证书。"
+    return _render(request, school_code, sitting_code, message=message)
 
 
 @router.post("/schools/{school_code}/sittings/{sitting_code}/certificates/keys")
