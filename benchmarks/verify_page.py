@@ -3,10 +3,11 @@
 A fresh examflow home holds N issued credentials (a synthetic batch signed by both parties,
 written straight into the table). Two servers run as separate processes, one uvicorn worker
 each: the portal (``examflow portal serve``) and a bare Starlette app whose one endpoint runs
-the same query (the credential by number) and returns the stored JSON. A bounded asyncio load
-(httpx, C concurrent clients, D seconds per target, random certificate numbers, each request
-from its own X-Forwarded-For address, as phones would be, so the per-address limit does not
-bite) measures, in one run:
+the same query (the credential by number) and returns the stored JSON. A bounded load
+(locust's FastHttpUser, headless, in a process of its own; C users back to back with no
+pause, D seconds per target after an unmeasured warm-up, random certificate numbers, each
+request from its own X-Forwarded-For address, as phones would be, so the per-address limit
+does not bite) measures, in one run:
 
 - bare: GET /bare/<number> (the page's lookup, one SELECT, the stored text);
 - json: GET /verify/<number>.json (lookup, memoised verification, ETag, Cache-Control);
@@ -15,14 +16,16 @@ bite) measures, in one run:
 Targets: json and page throughput ≥ 0.5 of bare; p95 < 100 ms.
 
 Each line also gives the CPU time the server process spent per request (from /proc, on
-Linux) and the load generator's own CPU a request: on a small machine the client's share
-bounds every target alike, and the servers' CPU a request is the cost the ratio is about.
+Linux) and the load generator's own CPU a request, both over the measured seconds only: on
+a small machine the client's share bounds every target alike, and the servers' CPU a
+request is the cost the ratio is about. Latencies are locust's own (request sent to body
+read, in the generator's process), kept unrounded.
 
-    .venv/bin/python benchmarks/verify_page.py [--credentials N] [--concurrency C] [--seconds D]
+    .venv/bin/python benchmarks/verify_page.py [--credentials 2000] [--concurrency 20]
+        [--seconds 10] [--warmup 2]
 """
 
 import argparse
-import asyncio
 import json
 import os
 import random
@@ -34,8 +37,7 @@ import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
-
-import httpx
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -169,48 +171,99 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(
-    url: str, pid: int, numbers: list[str], concurrency: int, seconds: float
-) -> dict[str, float]:
-    """The load on ``url``, with the CPU the serving process ``pid`` and this one spent."""
-    server, client = cpu_seconds(pid), time.process_time()
-    result = asyncio.run(load(url, numbers, concurrency, seconds))
-    requests = result["requests"] or 1
-    result["server_cpu_ms"] = (cpu_seconds(pid) - server) * 1000 / requests
-    result["client_cpu_ms"] = (time.process_time() - client) * 1000 / requests
-    return result
+# -- the load (its own process: locust patches the standard library with gevent) ----------
 
 
-async def load(url: str, numbers: list[str], concurrency: int, seconds: float) -> dict[str, float]:
-    latencies: list[float] = []
-    errors = 0
+def run_load(spec: dict[str, Any]) -> dict[str, Any]:
+    """C users back to back on one target; the measured window's latencies, throughput and
+    the CPU the serving process and this one spent in it."""
+    import gevent
+    from locust import FastHttpUser, constant, task
+    from locust.env import Environment
+
+    numbers: list[str] = spec["numbers"]
+    path: str = spec["path"]
     rng = random.Random(3)
-    stop = time.monotonic() + seconds
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=10) as client:
+    latencies: list[float] = []  # ms, as locust measured them, unrounded
+    counter = {"user": 0}
 
-        async def worker(n: int) -> None:
-            nonlocal errors
-            while time.monotonic() < stop:
-                number = rng.choice(numbers)
-                headers = {"X-Forwarded-For": f"10.{n}.{rng.randrange(256)}.{rng.randrange(256)}"}
-                began = time.perf_counter()
-                answer = await client.get(url.format(number=number), headers=headers)
-                latencies.append(time.perf_counter() - began)
-                if answer.status_code != 200:
-                    errors += 1
+    class Reader(FastHttpUser):
+        wait_time = constant(0)
 
-        began = time.monotonic()
-        await asyncio.gather(*(worker(n) for n in range(concurrency)))
-        elapsed = time.monotonic() - began
-    latencies.sort()
+        def on_start(self) -> None:
+            counter["user"] += 1
+            self.n = counter["user"] % 256
+
+        @task
+        def read(self) -> None:
+            address = f"10.{self.n}.{rng.randrange(256)}.{rng.randrange(256)}"
+            self.client.get(
+                path.format(number=rng.choice(numbers)),
+                headers={"X-Forwarded-For": address},
+                name=spec["name"],
+            )
+
+    def record(response_time: float, **_: object) -> None:
+        latencies.append(response_time)
+
+    concurrency, seconds, warmup = spec["concurrency"], spec["seconds"], spec["warmup"]
+    Reader.fixed_count = concurrency
+    env = Environment(user_classes=[Reader], host=spec["url"])
+    env.events.request.add_listener(record)
+    runner = env.create_local_runner()
+    runner.start(concurrency, spawn_rate=100)
+    gevent.sleep(warmup + concurrency / 100)  # spawned, then warmed up: not measured
+    env.stats.reset_all()
+    latencies.clear()
+    server, client = cpu_seconds(spec["pid"]), time.process_time()
+    began = time.monotonic()
+    gevent.sleep(seconds)
+    elapsed = time.monotonic() - began
+    server, client = cpu_seconds(spec["pid"]) - server, time.process_time() - client
+    measured = sorted(latencies)  # no greenlet ran since the window closed
+    failures = env.stats.get(spec["name"], "GET").num_failures
+    errors = sorted({f"{e.name}: {e.error}"[:160] for e in env.stats.errors.values()})[:3]
+    runner.quit()
+    count = len(measured) or 1
     return {
-        "requests": len(latencies),
-        "rps": len(latencies) / elapsed,
-        "p50_ms": latencies[len(latencies) // 2] * 1000,
-        "p95_ms": latencies[int(len(latencies) * 0.95)] * 1000,
-        "errors": errors,
+        "requests": len(measured),
+        "rps": (len(measured) - failures) / elapsed,  # answered
+        "p50_ms": measured[len(measured) // 2] if measured else 0.0,
+        "p95_ms": measured[int(len(measured) * 0.95)] if measured else 0.0,
+        "errors": failures,
+        "server_cpu_ms": server * 1000 / count,
+        "client_cpu_ms": client * 1000 / count,
+        "first_errors": errors,
     }
+
+
+def measure(
+    name: str, url: str, pid: int, numbers: list[str], args: argparse.Namespace, env: dict[str, str]
+) -> dict[str, Any]:
+    """The load on ``url`` from a locust process of its own, with the CPU the serving process
+    ``pid`` and the load generator spent in the measured seconds."""
+    scheme, _, rest = url.partition("://")
+    host, slash, path = rest.partition("/")
+    spec = {
+        "name": name,
+        "url": f"{scheme}://{host}",
+        "path": slash + path,
+        "pid": pid,
+        "numbers": numbers,
+        "concurrency": args.concurrency,
+        "seconds": args.seconds,
+        "warmup": args.warmup,
+    }
+    with tempfile.TemporaryDirectory(prefix="verify-load-") as folder:
+        spec_file = Path(folder) / "spec.json"
+        spec_file.write_text(json.dumps(spec), encoding="utf-8")
+        subprocess.run(
+            [sys.executable, __file__, "--load", str(spec_file)],
+            env=env,
+            check=True,
+            timeout=args.warmup + args.seconds + 120,  # bounded even if locust hangs
+        )
+        return dict(json.loads(spec_file.with_suffix(".out").read_text(encoding="utf-8")))
 
 
 def main() -> None:
@@ -218,8 +271,14 @@ def main() -> None:
     parser.add_argument("--credentials", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--warmup", type=float, default=2)
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--load", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.load:  # the load generator's process
+        spec = json.loads(Path(args.load).read_text(encoding="utf-8"))
+        Path(args.load).with_suffix(".out").write_text(json.dumps(run_load(spec)))
+        return
     if args.serve_bare:
         import uvicorn
 
@@ -239,25 +298,28 @@ def main() -> None:
                 "json": (f"http://127.0.0.1:{portal_port}/verify/{{number}}.json", portal.pid),
                 "page": (f"http://127.0.0.1:{portal_port}/verify/{{number}}", portal.pid),
             }
-            for url, _ in targets.values():  # warm both servers (imports, memo) untimed
-                asyncio.run(load(url, numbers, args.concurrency, 1.5))
             results = {
-                name: measure(url, pid, numbers, args.concurrency, args.seconds)
+                name: measure(name, url, pid, numbers, args, env)
                 for name, (url, pid) in targets.items()
             }
         finally:
             for process in (portal, bare):
                 process.terminate()
                 process.wait(timeout=10)
+    load = os.getloadavg()
     print(
-        f"{args.credentials} credentials, {args.concurrency} concurrent clients, "
-        f"{args.seconds:g} s per target, one uvicorn worker per server"
+        f"{args.credentials} credentials, {args.concurrency} concurrent users (locust "
+        f"FastHttpUser, back to back), {args.seconds:g} s per target after {args.warmup:g} s "
+        f"unmeasured, one uvicorn worker per server, {os.cpu_count()} CPUs shared with the "
+        f"load generator; load average after {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
     )
     for name, r in results.items():
         print(
             f"{name:5} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:6.1f} ms  p95 {r['p95_ms']:6.1f} ms"
             f"  errors {r['errors']:.0f}  ({r['requests']:.0f} requests)"
         )
+        for error in r.get("first_errors", []):
+            print(f"      {error}")
         print(
             f"      CPU a request: server {r['server_cpu_ms']:.2f} ms, "
             f"load generator {r['client_cpu_ms']:.2f} ms"
