@@ -80,11 +80,14 @@ def import_file(
     sitting: str | None = None,
     who: str = "",
     db: Callable[[], AbstractContextManager[Session]] = session_scope,
+    then: Callable[[Session, S], None] | None = None,
 ) -> Imported[S]:
     """Read ``data`` (CSV or XLSX) and store it whole in one transaction, or raise
     ImportRefusedError with every problem (UnknownSittingError for an unknown ``sitting``).
     ``db`` opens the transaction (the portal passes its own, on the database it was started
-    with, rather than reading the settings again on every upload)."""
+    with, rather than reading the settings again on every upload); ``then`` runs in the same
+    transaction once the file is stored (the portal's audit row: one write transaction an
+    upload, not two)."""
     if importer.needs_sitting and sitting is None:
         raise ValueError(f"the {importer.kind} importer needs a sitting")
     try:
@@ -107,6 +110,8 @@ def import_file(
                 who=who,
             )
             summary = importer.check_and_store(session, table, upload)
+            if then is not None:
+                then(session, summary)
     except ImportRefusedError:
         raise
     except RejectedFileError as exc:

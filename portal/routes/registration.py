@@ -24,7 +24,12 @@ from examflow.importing import ImportRefusedError, import_file
 from models.domain import StageCode
 from models.importer import Importer, Upload
 from models.portal_access import own_rows_only, record_action
-from models.registration import REGISTRATION_IMPORTER, problem_sheet, withdraw_registration
+from models.registration import (
+    REGISTRATION_IMPORTER,
+    RegistrationSummary,
+    problem_sheet,
+    withdraw_registration,
+)
 from models.sittings import Sitting, UnknownSittingError
 from models.table import Table
 from portal.auth import SignedIn, check_csrf, client_address, own_school, signed_in
@@ -88,6 +93,19 @@ def upload_registration(
     portal = portal_of(request)
     as_of = portal.now()
     data, file_name = _read(file)
+
+    def audit(session: Session, summary: RegistrationSummary) -> None:
+        record_action(
+            session,
+            sitting_code=sitting_code,
+            school_code=user.school_code,
+            contact=user.contact,
+            action="registration_upload",
+            detail="unchanged" if summary.unchanged else f"{summary.stored} registered",
+            as_of=as_of,
+            client=client_address(request),
+        )
+
     try:
         imported = import_file(
             own_rows_only(REGISTRATION_IMPORTER, user.school_code),
@@ -97,6 +115,7 @@ def upload_registration(
             sitting=sitting_code,
             who=f"portal:{user.school_code}",
             db=portal.db,
+            then=audit,
         )
     except ImportRefusedError as exc:
         return render_sitting(
@@ -105,18 +124,6 @@ def upload_registration(
     except UnknownSittingError:
         raise HTTPException(status_code=404) from None
     summary = imported.summary
-    detail = "unchanged" if summary.unchanged else f"{summary.stored} registered"
-    with portal.db() as session:
-        record_action(
-            session,
-            sitting_code=sitting_code,
-            school_code=user.school_code,
-            contact=user.contact,
-            action="registration_upload",
-            detail=detail,
-            as_of=as_of,
-            client=client_address(request),
-        )
     background.add_task(
         emit_school_acted,
         sitting_code,
