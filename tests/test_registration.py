@@ -283,3 +283,29 @@ def test_unknown_sitting_is_a_clear_error(register_loaded: Path) -> None:
     path = reg_file(register_loaded, [["P3", "王伟", new_id(), "初级", ""]])
     result = run("register", "2099-9", str(path), "--as-of", OPEN)
     assert result.exit_code == 1 and "unknown sitting '2099-9'" in result.stderr
+
+
+@pytest.mark.parametrize("read_by_key", [True, False], ids=["a school's file", "a national one"])
+def test_a_file_is_judged_against_what_is_stored_whether_read_by_key_or_whole(
+    register_loaded: Path, monkeypatch: pytest.MonkeyPatch, read_by_key: bool
+) -> None:
+    from models import registration
+
+    # a school's file looks its rows' schools, sites and ID numbers up; a national one (over
+    # NAMED_LOOKUP_ROWS) reads the sitting whole: both must see the same stored rows
+    monkeypatch.setattr(registration, "NAMED_LOOKUP_ROWS", 5_000 if read_by_key else 0)
+    taken, p4 = new_id(), [["P4", f"丁{i}", new_id(), "初级", ""] for i in range(2)]
+    first = reg_file(register_loaded, [["P3", "甲", taken, "初级", ""], *p4], "first.csv")
+    assert run("register", "2024-1", str(first), "--as-of", OPEN).exit_code == 0
+
+    same = run("register", "2024-1", str(first), "--as-of", OPEN)
+    twice = reg_file(register_loaded, [["P1", "乙", taken, "中级", ""]], "twice.csv")
+    refused_twice = run("register", "2024-1", str(twice), "--as-of", OPEN)
+    full = reg_file(register_loaded, [["P4", "戊", new_id(), "初级", ""]], "full.csv")
+    refused_full = run("register", "2024-1", str(full), "--as-of", OPEN)
+
+    assert same.exit_code == 0 and "every row is already registered" in same.stdout
+    assert refused_twice.exit_code == 1
+    assert "row 2, 身份证号 (id_number): already registered for 2024-1" in refused_twice.stderr
+    assert refused_full.exit_code == 1
+    assert "site P4 has 2 seats per slot but would seat 3 candidates" in refused_full.stderr
