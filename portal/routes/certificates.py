@@ -198,15 +198,7 @@ def paper(
             return _render(request, school_code, sitting_code, 422, error=refusal, error_prefix="")
         new = request_paper(session, sitting, school_code, as_of)
         if new:
-            record_action(
-                session,
-                sitting_code=sitting.code,
-                school_code=school_code,
-                contact=user.contact,
-                action="paper_requested",
-                as_of=as_of,
-                client=client_address(request),
-            )
+            _audit(session, request, user, sitting.code, as_of, "paper_requested")
     if new:
         stage = StageCode.certificates.value
         emit_school_acted(sitting.code, stage, "paper_requested", school_code)
@@ -235,16 +227,7 @@ def enrol(
             kid = enrol_key(session, school_code, public_key.strip(), as_of)
         except (CertificateError, ValueError) as exc:
             return JSONResponse({"ok": False, "message": f"公钥无效：{exc}"}, status_code=422)
-        record_action(
-            session,
-            sitting_code=sitting.code,
-            school_code=school_code,
-            contact=user.contact,
-            action="key_enrolled",
-            as_of=as_of,
-            client=client_address(request),
-            detail=kid,
-        )
+        _audit(session, request, user, sitting.code, as_of, "key_enrolled", kid)
     return JSONResponse(
         {
             "ok": True,
@@ -255,21 +238,22 @@ def enrol(
     )
 
 
-def _audit_signature(
+def _audit(
     session: Session,
     request: Request,
     user: SignedIn,
     sitting_code: str,
     as_of: datetime,
-    detail: str,
+    action: str,
+    detail: str = "",
 ) -> None:
-    """The audit row of a school's signature, made in its browser or uploaded as a file."""
+    """The audit row of what the school did on this page."""
     record_action(
         session,
         sitting_code=sitting_code,
         school_code=user.school_code,
         contact=user.contact,
-        action="batch_signed",
+        action=action,
         as_of=as_of,
         client=client_address(request),
         detail=detail,
@@ -349,7 +333,7 @@ def signature(
         except SigningRefused as exc:
             return _refused(exc)
         if new:
-            _audit_signature(session, request, user, sitting.code, as_of, digest[:16])
+            _audit(session, request, user, sitting.code, as_of, "batch_signed", digest[:16])
     if new:
         emit_school_acted(sitting.code, StageCode.certificates.value, "batch_signed", school_code)
     return JSONResponse({"ok": True, "message": "已签署。双方签署后，证书将在下次签发时生成。"})
@@ -463,7 +447,7 @@ def signature_file(
         else:
             if new:
                 detail = f"{signature.digest[:16]} (signature file)"
-                _audit_signature(session, request, user, sitting.code, as_of, detail)
+                _audit(session, request, user, sitting.code, as_of, "batch_signed", detail)
     if refusal is not None:
         error = _file_refusal(refusal, signature.key_id, signature)
         return _render(request, school_code, sitting_code, 409, error=error)
