@@ -291,8 +291,10 @@ def judge_site_facts(
     """``site_facts_condition``'s rule over facts already read (or read now, once)."""
     session, party = read.session, read.party
     held = read.held(_readiness_cutoff(sitting, stage, as_of))
-    # the exam's go/no-go: a decided site (go: waived; hold: does not open) needs no facts
-    decided = decisions_at(session, sitting.code, as_of, party) if stage is StageCode.exam else {}
+    # the exam's go/no-go: a decided site (go: waived; hold: does not open) needs no facts;
+    # the organiser owes the held sites' candidates, so it reads every site's decision
+    site = None if party in (None, ORGANISER) else party
+    decided = decisions_at(session, sitting.code, as_of, site) if stage is StageCode.exam else {}
     missing = [
         site_fact_item(site, stage, fact)
         for site in read.active()

@@ -1,7 +1,7 @@
 """What one school or site owes (the portal's page) is evaluated for that party alone, and
 is exactly what the whole sitting's evaluation (flows, reminders, `status`) lists for it."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlmodel import col, select
@@ -12,6 +12,7 @@ from models.arrangement import SeatAssignment
 from models.condition import ORGANISER, Missing, Owed, PartyKind, describe_zh
 from models.domain import SHANGHAI, StageCode
 from models.facts import SiteFact
+from models.go_no_go import GoNoGo, record_decision
 from models.registration import Registration
 from models.schools import School
 from models.scores import publish
@@ -117,6 +118,40 @@ def test_items_for_each_party_are_the_whole_evaluation_filtered_by_party(
         ("P3", StageCode.certificates, Owed.unsigned_batch),
         ("N1", StageCode.certificates, Owed.unsigned_batch),
     } <= owing
+
+
+def test_the_organiser_owes_a_held_sites_candidates_and_a_waived_site_owes_no_facts(
+    register_loaded: Path,
+) -> None:
+    tickets = seed(register_loaded)
+    exam_eve = datetime(2024, 5, 17, 18, tzinfo=SHANGHAI)
+    with session_scope() as session:
+        sitting = get_sitting(session, "2024-1")
+        for site, choice in (("P3", GoNoGo.hold), ("P1", GoNoGo.go)):
+            record_decision(
+                session,
+                sitting,
+                site,
+                choice,
+                reason="机房停电",
+                decided_by="王运维",
+                as_of=exam_eve,
+                via="cli",
+            )
+    with session_scope() as session:
+        sitting, after = get_sitting(session, "2024-1"), datetime(2024, 5, 19, tzinfo=SHANGHAI)
+        whole = CONDITIONS[StageCode.exam](session, sitting, after).missing
+        for party in PARTIES:
+            mine = items_for_party(session, sitting, party, after).get(StageCode.exam, [])
+            assert mine == [m for m in whole if m.party == party], party
+        organiser = items_for_party(session, sitting, ORGANISER, after)[StageCode.exam]
+        p1_after = items_for_party(session, sitting, "P1", after)
+        p1_before = items_for_party(session, sitting, "P1", exam_eve - timedelta(hours=1))
+    # 戊 (P3, no attendance) is the organiser's to re-seat; P1's go waives its missing facts
+    assert [(m.item, m.detail["site"], m.detail["tickets"]) for m in organiser] == [
+        (Owed.held_site, "P3", [tickets["戊"]])
+    ]
+    assert p1_before[StageCode.exam] and StageCode.exam not in p1_after
 
 
 def test_a_social_candidates_results_are_owed_to_their_host_site(register_loaded: Path) -> None:
