@@ -1,5 +1,5 @@
 """The Prefect server restarted while a deployment is served: a checkpoint that fell due while
-it was down runs when it is back (Late, then run), once."""
+it was down runs when it is back, late, once."""
 
 import os
 import signal
@@ -93,6 +93,7 @@ def test_a_checkpoint_due_while_the_server_was_down_runs_late_once(
             raise
     try:  # the server is down while the checkpoint falls due
         time.sleep(max(0.0, (due - datetime.now(SHANGHAI)).total_seconds()) + 5)
+        back_at = datetime.now(SHANGHAI)
         with prefect_server(port, env, log):
             finished = wait_for(
                 lambda: [r for r in flow_runs(api) if r["state_type"] in ("COMPLETED", "FAILED")],
@@ -108,5 +109,10 @@ def test_a_checkpoint_due_while_the_server_was_down_runs_late_once(
         except subprocess.TimeoutExpired:
             serve.kill()
     assert len(runs) == 1  # once
-    assert "Late" in names  # noticed late, then run
-    assert finished[0]["state_name"] == "StageComplete"
+    late_run = finished[0]
+    # Whether the server's late-runs service marks it Late before the runner claims it is a
+    # race between the two (CI once lost it), so what is checked is what the label means: the
+    # run was due at the checkpoint and started only once the server was back.
+    assert datetime.fromisoformat(late_run["expected_start_time"]) == due
+    assert datetime.fromisoformat(late_run["start_time"]) > back_at, names
+    assert late_run["state_name"] == "StageComplete"
