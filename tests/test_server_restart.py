@@ -76,7 +76,8 @@ def test_a_checkpoint_due_while_the_server_was_down_runs_late_once(
         "EXAMFLOW_HOME": str(home),
     }
     log = tmp_path / "server.log"
-    due = datetime.now(SHANGHAI).replace(microsecond=0) + timedelta(seconds=35)
+    # far enough ahead that a slow machine has served the deployment well before it falls due
+    due = datetime.now(SHANGHAI).replace(microsecond=0) + timedelta(seconds=60)
     with prefect_server(port, env, log):
         serve = subprocess.Popen(
             [sys.executable, "-m", "tests.serve_one_off", due.isoformat()],
@@ -86,7 +87,7 @@ def test_a_checkpoint_due_while_the_server_was_down_runs_late_once(
             stderr=subprocess.DEVNULL,
         )
         try:
-            scheduled = wait_for(lambda: flow_runs(api), 40, "the scheduled run")
+            scheduled = wait_for(lambda: flow_runs(api), 50, "the scheduled run")
             assert len(scheduled) == 1 and scheduled[0]["state_type"] == "SCHEDULED"
         except BaseException:
             serve.kill()
