@@ -61,7 +61,7 @@ def counted_renders(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def test_a_stored_file_is_served_with_its_etag_length_ranges_and_a_304(
     arranged: Path, counted_renders: list[str]
 ) -> None:
-    from tasks.materials import materials_store, render_into, sites_materials
+    from examflow.site_pdfs import materials_store, render_into, sites_materials
 
     (site,) = sites_materials("2024-1", ["P3"])
     done = render_into(materials_store(), site)  # as the materials stage's open does
@@ -145,3 +145,40 @@ def test_the_store_renders_a_key_once_across_processes(tmp_path: Path) -> None:
     outputs = sorted(p.communicate(timeout=60)[0].strip() for p in processes)
     assert outputs == ["False", "False", "True"]
     assert log.read_text() == "rendered\n"
+
+
+def test_a_download_rendered_in_the_request_leaves_prefect_and_its_logging_out_of_the_portal(
+    arranged: Path,
+) -> None:
+    """A portal worker that renders a missing PDF does not import Prefect: that would cost the
+    request a second or two, and Prefect's logging set-up would replace the root logger's
+    handlers, silencing the portal's access lines."""
+    import subprocess
+    import sys
+
+    script = (
+        "import logging, sys\n"
+        "from fastapi.testclient import TestClient\n"
+        "from examflow.settings import link_secret\n"
+        "from models.links import materials_link\n"
+        "from portal.app import create_app\n"
+        "handler = logging.StreamHandler(sys.stdout)\n"
+        "logging.getLogger().addHandler(handler)\n"
+        "logging.getLogger().setLevel(logging.INFO)\n"
+        "url = materials_link('http://testserver', link_secret(), '2024-1', 'P3', 'tickets')\n"
+        "with TestClient(create_app()) as client:\n"
+        "    response = client.get(url)\n"
+        "print('status', response.status_code, response.content[:5])\n"
+        "print('prefect imported', 'prefect' in sys.modules)\n"
+        "print('root handlers', logging.getLogger().handlers == [handler])\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "status 200 b'%PDF-'" in lines
+    assert "GET /materials/2024-1/P3/tickets.pdf 200" in "\n".join(lines)
+    assert "prefect imported False" in lines
+    assert "root handlers True" in lines

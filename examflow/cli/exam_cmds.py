@@ -104,6 +104,7 @@ def materials(
     from rich.progress import Progress
 
     from examflow.settings import get_settings
+    from examflow.site_pdfs import materials_store, render_into, sites_materials, stale_sites
     from models.stages import active_sites
     from notifications.documents.materials import (
         MATERIAL_KINDS,
@@ -111,7 +112,6 @@ def materials(
         material_path,
         site_digest,
     )
-    from tasks.materials import materials_store, render_into, sites_materials, stale_sites
 
     try:
         with session_scope() as session:
