@@ -2,6 +2,7 @@
 PostgreSQL database: tests/pg.py)."""
 
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -12,6 +13,8 @@ import pytest
 from tests import pg
 
 if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
     from notifications.sink import MailSink
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,6 +52,25 @@ def needs_chromium() -> None:
 
     if not CHROMIUM.exists():
         missing_system_tool(f"needs {CHROMIUM}: {INSTALL_HINT}")
+
+
+@pytest.fixture
+def chromium_browser() -> "Iterator[Browser]":
+    """Debian's headless chromium driven by Playwright: `pip install playwright` ships the
+    driver, and its own browser download cannot run here, so the system's binary is launched."""
+    executable = shutil.which("chromium")
+    if executable is None:
+        missing_system_tool("Debian's chromium is not installed (apt-get install -y chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        missing_system_tool(f"needs playwright (pip): {exc}")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 @pytest.fixture

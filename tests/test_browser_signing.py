@@ -7,13 +7,12 @@ makes and keeps the key."""
 import base64
 import json
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -31,6 +30,9 @@ from tests.cli import run
 from tests.conftest import missing_system_tool
 from tests.test_certificates import AFTER, issue_now, missing_now, new_key
 from tests.test_portal_security import ask_for_link, csrf_of, mailed_tokens, sign_in
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 BASE = "/schools/P3/sittings/2024-1/certificates"
 PUBLIC_URL = Settings().public_url
@@ -264,18 +266,17 @@ POST_HELD = """async (held) => {
 @pytest.mark.ui
 def test_in_chromium_a_school_enrols_signs_and_anyone_verifies_its_certificate(
     register_loaded: Path,
+    chromium_browser: "Browser",
     scored: dict[str, str],
     mail_sink: MailSink,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        missing_system_tool("Debian's chromium is not installed")
+    from playwright.sync_api import Page, expect
+
     try:
-        from playwright.sync_api import Page, expect, sync_playwright
         from pyzbar.pyzbar import decode
     except ImportError as exc:
-        missing_system_tool(f"needs playwright and pyzbar (libzbar0): {exc}")
+        missing_system_tool(f"needs pyzbar (libzbar0): {exc}")
     from PIL import Image
 
     from portal.server import portal_server
@@ -307,82 +308,76 @@ def test_in_chromium_a_school_enrols_signs_and_anyone_verifies_its_certificate(
         page.goto(public + BASE)
 
     status_of = "#sign-status"
-    with portal_server(settings, port), sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        try:
-            first = browser.new_context().new_page()
-            sign_in_as_p3(first)
-            expect(first.locator("#browser-key")).to_contain_text("还没有本校的签名密钥")
-            first.get_by_role("button", name="生成签名密钥").click()
-            expect(first.locator(status_of)).to_contain_text("待考务人员审核")
-            kid = KEY_ID.search(first.locator(status_of).inner_text())
-            assert kid is not None
-            first.get_by_role("button", name="签署", exact=True).click()
-            expect(first.locator(status_of)).to_contain_text("尚待审核")
-            assert run("keys", "approve", kid.group(0)).exit_code == 0
-            first.get_by_role("button", name="签署", exact=True).click()
-            expect(first.locator(status_of)).to_contain_text("已签署")
+    with portal_server(settings, port):
+        first = chromium_browser.new_context().new_page()
+        sign_in_as_p3(first)
+        expect(first.locator("#browser-key")).to_contain_text("还没有本校的签名密钥")
+        first.get_by_role("button", name="生成签名密钥").click()
+        expect(first.locator(status_of)).to_contain_text("待考务人员审核")
+        kid = KEY_ID.search(first.locator(status_of).inner_text())
+        assert kid is not None
+        first.get_by_role("button", name="签署", exact=True).click()
+        expect(first.locator(status_of)).to_contain_text("尚待审核")
+        assert run("keys", "approve", kid.group(0)).exit_code == 0
+        first.get_by_role("button", name="签署", exact=True).click()
+        expect(first.locator(status_of)).to_contain_text("已签署")
 
-            organiser = new_key(register_loaded, "organiser")
-            signed = run(
-                *("sign", "2024-1", "--party", "organiser"),
-                *("--key", str(organiser), "--as-of", AFTER),
-            )
-            assert signed.exit_code == 0
-            assert issue_now() == (1, 0)
-            out = register_loaded / "certs"
-            assert run("certificates", "export", "2024-1", "-o", str(out)).exit_code == 0
-            number = f"WD{scored['甲1']}"
-            checked = run("certificates", "verify", str(out / f"{number}.json"))
-            assert checked.exit_code == 0 and "signed by organiser and P3" in checked.stdout
+        organiser = new_key(register_loaded, "organiser")
+        signed = run(
+            *("sign", "2024-1", "--party", "organiser"),
+            *("--key", str(organiser), "--as-of", AFTER),
+        )
+        assert signed.exit_code == 0
+        assert issue_now() == (1, 0)
+        out = register_loaded / "certs"
+        assert run("certificates", "export", "2024-1", "-o", str(out)).exit_code == 0
+        number = f"WD{scored['甲1']}"
+        checked = run("certificates", "verify", str(out / f"{number}.json"))
+        assert checked.exit_code == 0 and "signed by organiser and P3" in checked.stdout
 
-            # a second browser profile of the same school: its own key, pending, cannot sign
-            second = browser.new_context().new_page()
-            sign_in_as_p3(second)
-            expect(second.locator("#browser-key")).to_contain_text("还没有本校的签名密钥")
-            second.get_by_role("button", name="生成签名密钥").click()
-            expect(second.locator(status_of)).to_contain_text("待考务人员审核")
-            other = KEY_ID.search(second.locator(status_of).inner_text())
-            assert other is not None and other.group(0) != kid.group(0)
-            second.get_by_role("button", name="签署", exact=True).click()
-            expect(second.locator(status_of)).to_contain_text("尚待审核")
+        # a second browser profile of the same school: its own key, pending, cannot sign
+        second = chromium_browser.new_context().new_page()
+        sign_in_as_p3(second)
+        expect(second.locator("#browser-key")).to_contain_text("还没有本校的签名密钥")
+        second.get_by_role("button", name="生成签名密钥").click()
+        expect(second.locator(status_of)).to_contain_text("待考务人员审核")
+        other = KEY_ID.search(second.locator(status_of).inner_text())
+        assert other is not None and other.group(0) != kid.group(0)
+        second.get_by_role("button", name="签署", exact=True).click()
+        expect(second.locator(status_of)).to_contain_text("尚待审核")
 
-            # school A (P3) cannot reach school B's (P1) batch
-            other_school = first.request.get(public + "/schools/P1/sittings/2024-1/certificates")
-            assert other_school.status == 404
+        # school A (P3) cannot reach school B's (P1) batch
+        other_school = first.request.get(public + "/schools/P1/sittings/2024-1/certificates")
+        assert other_school.status == 404
 
-            # a signature made over a root that a review has since replaced
-            held = first.evaluate(HOLD_STATEMENT, "P3")
-            review = write_csv(register_loaded / "review.csv", ["准考证号"], [[scored["甲1"]]])
-            filed = run("review", "file", "2024-1", "P3", str(review), "--as-of", "2024-05-30")
-            assert filed.exit_code == 0
-            with ThreadPoolExecutor(1) as other_thread:  # it mails: asyncio off Playwright's loop
-                resolve = ("review", "resolve", "1", "--score", "95", "--as-of", AFTER)
-                assert other_thread.submit(run, *resolve).result().exit_code == 0
-            status, answer = first.evaluate(POST_HELD, held)
-            assert status == 409 and answer["code"] == "stale_root"
+        # a signature made over a root that a review has since replaced
+        held = first.evaluate(HOLD_STATEMENT, "P3")
+        review = write_csv(register_loaded / "review.csv", ["准考证号"], [[scored["甲1"]]])
+        filed = run("review", "file", "2024-1", "P3", str(review), "--as-of", "2024-05-30")
+        assert filed.exit_code == 0
+        with ThreadPoolExecutor(1) as other_thread:  # it mails: asyncio off Playwright's loop
+            resolve = ("review", "resolve", "1", "--score", "95", "--as-of", AFTER)
+            assert other_thread.submit(run, *resolve).result().exit_code == 0
+        status, answer = first.evaluate(POST_HELD, held)
+        assert status == 409 and answer["code"] == "stale_root"
 
-            # anyone's phone: the QR code of the PDF, read by zbar, opens the page
-            pdf = out / f"{number}.pdf"
+        # anyone's phone: the QR code of the PDF, read by zbar, opens the page
+        pdf = out / f"{number}.pdf"
 
-            subprocess.run(
-                ["pdftoppm", "-r", "150", "-png", str(pdf), str(out / "page")], check=True
-            )
-            [code] = decode(Image.open(next(out.glob("page-*.png"))))
-            assert code.data.decode() == f"{public}/verify/{number}"
-            visitor = browser.new_context().new_page()
-            visitor.goto(code.data.decode())
-            expect(visitor.get_by_role("status")).to_contain_text("查验结果：有效")
-            expect(visitor.get_by_role("table", name="证书信息")).to_contain_text("甲1")
-            revoked = run(
-                *("certificates", "revoke", number, "--reason", "测试撤销"),
-                *("--as-of", "2024-06-02T09:00"),
-            )
-            assert revoked.exit_code == 0
-            visitor.reload()
-            expect(visitor.get_by_role("alert")).to_contain_text("查验结果：已撤销")
-            expect(visitor.get_by_role("alert")).to_contain_text("测试撤销")
-            visitor.goto(public + "/verify/WD404")
-            expect(visitor.get_by_role("alert")).to_contain_text("无此证书")
-        finally:
-            browser.close()
+        subprocess.run(["pdftoppm", "-r", "150", "-png", str(pdf), str(out / "page")], check=True)
+        [code] = decode(Image.open(next(out.glob("page-*.png"))))
+        assert code.data.decode() == f"{public}/verify/{number}"
+        visitor = chromium_browser.new_context().new_page()
+        visitor.goto(code.data.decode())
+        expect(visitor.get_by_role("status")).to_contain_text("查验结果：有效")
+        expect(visitor.get_by_role("table", name="证书信息")).to_contain_text("甲1")
+        revoked = run(
+            *("certificates", "revoke", number, "--reason", "测试撤销"),
+            *("--as-of", "2024-06-02T09:00"),
+        )
+        assert revoked.exit_code == 0
+        visitor.reload()
+        expect(visitor.get_by_role("alert")).to_contain_text("查验结果：已撤销")
+        expect(visitor.get_by_role("alert")).to_contain_text("测试撤销")
+        visitor.goto(public + "/verify/WD404")
+        expect(visitor.get_by_role("alert")).to_contain_text("无此证书")

@@ -9,10 +9,9 @@ import base64
 import hashlib
 import json
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import rfc8785
@@ -29,9 +28,11 @@ from notifications.sink import MailSink
 from portal.app import create_app
 from portal.auth import SESSION_COOKIE
 from tests.cli import Result, run
-from tests.conftest import missing_system_tool
 from tests.test_certificates import AFTER, issue_now, missing_now, new_key
 from tests.test_portal_security import ask_for_link, csrf_of, mailed_tokens, sign_in
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 BASE = "/schools/P3/sittings/2024-1/certificates"
 NO_DATABASE = "sqlite:////dev/null/examflow/nowhere.db"  # /dev/null is a file: no folder, no db
@@ -324,18 +325,14 @@ def test_the_page_points_browsers_without_ed25519_and_without_javascript_to_the_
 @pytest.mark.ui
 def test_in_chromium_without_javascript_a_school_downloads_signs_offline_and_uploads(
     register_loaded: Path,
+    chromium_browser: "Browser",
     scored: dict[str, str],
     mail_sink: MailSink,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The whole offline path in a browser with JavaScript off: the forms alone do it."""
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        missing_system_tool("Debian's chromium is not installed")
-    try:
-        from playwright.sync_api import expect, sync_playwright
-    except ImportError as exc:
-        missing_system_tool(f"needs playwright: {exc}")
+    from playwright.sync_api import expect
+
     from portal.server import portal_server
     from tests.test_portal_browser import free_port
     from tests.test_portal_browser import sign_in as sign_in_in_browser
@@ -345,23 +342,20 @@ def test_in_chromium_without_javascript_a_school_downloads_signs_offline_and_upl
     public = f"http://127.0.0.1:{port}"
     monkeypatch.setenv("EXAMFLOW_PUBLIC_URL", public)
     settings = Settings(portal_as_of=AFTER, public_url=public)
-    with portal_server(settings, port), sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        try:
-            page = browser.new_context(java_script_enabled=False, accept_downloads=True).new_page()
-            sign_in_in_browser(page, public, mail_sink.mail_dir)
-            page.goto(public + BASE)
-            with page.expect_download() as downloading:
-                page.get_by_role("button", name="下载签署内容").click()
-            request = register_loaded / downloading.value.suggested_filename
-            downloading.value.save_as(request)
-            assert request.name == "2024-1-P3-signing-request.json"
-            signature = register_loaded / "P3-signature.json"
-            assert sign_offline(request, "P3", key, signature, monkeypatch).exit_code == 0
-            page.get_by_label("签名文件").set_input_files(signature)
-            page.get_by_role("button", name="上传签名").click()
-            expect(page.get_by_role("status").first).to_contain_text("签名文件核验通过，已签署")
-            expect(page.get_by_text("签署状态：贵校已签署")).to_be_visible()
-        finally:
-            browser.close()
+    with portal_server(settings, port):
+        without_js = chromium_browser.new_context(java_script_enabled=False, accept_downloads=True)
+        page = without_js.new_page()
+        sign_in_in_browser(page, public, mail_sink.mail_dir)
+        page.goto(public + BASE)
+        with page.expect_download() as downloading:
+            page.get_by_role("button", name="下载签署内容").click()
+        request = register_loaded / downloading.value.suggested_filename
+        downloading.value.save_as(request)
+        assert request.name == "2024-1-P3-signing-request.json"
+        signature = register_loaded / "P3-signature.json"
+        assert sign_offline(request, "P3", key, signature, monkeypatch).exit_code == 0
+        page.get_by_label("签名文件").set_input_files(signature)
+        page.get_by_role("button", name="上传签名").click()
+        expect(page.get_by_role("status").first).to_contain_text("签名文件核验通过，已签署")
+        expect(page.get_by_text("签署状态：贵校已签署")).to_be_visible()
     assert len(p3_signatures()) == 1

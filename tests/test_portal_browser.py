@@ -6,13 +6,12 @@ by the domain function the checkpoint flows call (models.checkpoints.evaluate_ch
 
 import logging
 import re
-import shutil
 import socket
 import time
 from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from sqlmodel import col, select
@@ -31,9 +30,11 @@ from models.sittings import get_sitting
 from notifications.sink import MailSink
 from portal.server import portal_server
 from tests.cli import run
-from tests.conftest import missing_system_tool
 from tests.helpers import FIRST_SECOND_AFTER, OPEN, new_id, reg_file
 from tests.mailbox import received, text_of
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 # 2024-1's windows (calendars/2024-h1.toml): on 05-06 training, platform install and
 # materials are all open and registration has closed.
@@ -118,17 +119,11 @@ def tickets_by_name() -> dict[str, str]:
 @pytest.mark.ui
 def test_a_school_registers_its_site_gets_ready_and_it_files_a_review_all_in_the_browser(
     register_loaded: Path,
+    chromium_browser: "Browser",
     mail_sink: MailSink,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        missing_system_tool("Debian's chromium is not installed")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing_system_tool("playwright (pip) is not installed")
     caplog.set_level(logging.INFO)
     ids = [new_id(), new_id()]
     bad = reg_file(
@@ -141,142 +136,134 @@ def test_a_school_registers_its_site_gets_ready_and_it_files_a_review_all_in_the
     )
     mail_dir = mail_sink.mail_dir
     tokens: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        try:
-            # -- registration (2024-04-20): a refused file, then the fixed one ---------------
-            assert checkpoint(StageCode.registration, FIRST_SECOND_AFTER).parties_total == 0
-            port = free_port()
-            at_open = Settings(portal_as_of=OPEN, public_url=f"http://127.0.0.1:{port}")
-            with portal_server(at_open, port) as base:
-                page = browser.new_page()
-                tokens.append(sign_in(page, base, mail_dir))
+    # -- registration (2024-04-20): a refused file, then the fixed one ---------------
+    assert checkpoint(StageCode.registration, FIRST_SECOND_AFTER).parties_total == 0
+    port = free_port()
+    at_open = Settings(portal_as_of=OPEN, public_url=f"http://127.0.0.1:{port}")
+    with portal_server(at_open, port) as base:
+        page = chromium_browser.new_page()
+        tokens.append(sign_in(page, base, mail_dir))
 
-                page.get_by_label("报名文件", exact=True).set_input_files(str(bad))
-                page.get_by_role("button", name="上传", exact=True).click()
-                problems = page.get_by_role("alert")
-                problems.wait_for()
-                assert "未保存任何数据" in problems.inner_text()
-                row = problems.get_by_role("row").filter(has_text="身份证号 (id_number)")
-                assert row.get_by_role("cell").first.inner_text() == "3"
-                with session_scope() as session:
-                    assert session.exec(select(Registration)).all() == []
+        page.get_by_label("报名文件", exact=True).set_input_files(str(bad))
+        page.get_by_role("button", name="上传", exact=True).click()
+        problems = page.get_by_role("alert")
+        problems.wait_for()
+        assert "未保存任何数据" in problems.inner_text()
+        row = problems.get_by_role("row").filter(has_text="身份证号 (id_number)")
+        assert row.get_by_role("cell").first.inner_text() == "3"
+        with session_scope() as session:
+            assert session.exec(select(Registration)).all() == []
 
-                page.get_by_label("报名文件", exact=True).set_input_files(str(fixed))
-                page.get_by_role("button", name="上传", exact=True).click()
-                page.get_by_role("status").filter(has_text="已报名 2 名考生").wait_for()
-                listed = page.get_by_role("table", name="已报名考生").inner_text()
-                assert "王小明" in listed and ids[0][:6] + "********" + ids[0][-4:] in listed
-                assert ids[0] not in page.content()
-                with session_scope() as session:
-                    names = sorted(r.name for r in session.exec(select(Registration)))
-                    assert names == ["李娜", "王小明"]
-                closing = checkpoint(StageCode.registration, FIRST_SECOND_AFTER, Checkpoint.close)
-                assert (closing.state, closing.parties_total, closing.missing) == (
-                    StageState.complete,
-                    1,
-                    [],
-                )
+        page.get_by_label("报名文件", exact=True).set_input_files(str(fixed))
+        page.get_by_role("button", name="上传", exact=True).click()
+        page.get_by_role("status").filter(has_text="已报名 2 名考生").wait_for()
+        listed = page.get_by_role("table", name="已报名考生").inner_text()
+        assert "王小明" in listed and ids[0][:6] + "********" + ids[0][-4:] in listed
+        assert ids[0] not in page.content()
+        with session_scope() as session:
+            names = sorted(r.name for r in session.exec(select(Registration)))
+            assert names == ["李娜", "王小明"]
+        closing = checkpoint(StageCode.registration, FIRST_SECOND_AFTER, Checkpoint.close)
+        assert (closing.state, closing.parties_total, closing.missing) == (
+            StageState.complete,
+            1,
+            [],
+        )
 
-                installing = checkpoint(StageCode.platform_install, OPEN)
-                assert ("P3", SiteFact.platform_installed) in owed(installing)
-                page.get_by_role("button", name="记录：考试平台已安装").click()
-                page.get_by_role("button", name="已记录：考试平台已安装").wait_for()
-                with session_scope() as session:
-                    assert facts_by_site(session, "2024-1") == {"P3": {SiteFact.platform_installed}}
-                assert owed(checkpoint(StageCode.platform_install, OPEN)) == {
-                    ("P3", SiteFact.mock_passed)
-                }
-                page.close()
-            assert audited() == [("P3", "registration_upload"), ("P3", "fact:platform_installed")]
+        installing = checkpoint(StageCode.platform_install, OPEN)
+        assert ("P3", SiteFact.platform_installed) in owed(installing)
+        page.get_by_role("button", name="记录：考试平台已安装").click()
+        page.get_by_role("button", name="已记录：考试平台已安装").wait_for()
+        with session_scope() as session:
+            assert facts_by_site(session, "2024-1") == {"P3": {SiteFact.platform_installed}}
+        assert owed(checkpoint(StageCode.platform_install, OPEN)) == {("P3", SiteFact.mock_passed)}
+        page.close()
+    assert audited() == [("P3", "registration_upload"), ("P3", "fact:platform_installed")]
 
-            # -- the site's week (2024-05-06): its facts and its four PDFs --------------------
-            assert run("arrange", "2024-1", "--as-of", ARRANGED).exit_code == 0
-            assert owed(checkpoint(StageCode.materials, SITE_DAY)) == {
-                ("P3", f) for f in SiteFact if f.value.endswith("_downloaded")
-            } | {("P3", SiteFact.rooms_laid_out)}
-            assert checkpoint(StageCode.training, SITE_DAY).state is StageState.open
-            port = free_port()
-            site_day = Settings(portal_as_of=SITE_DAY, public_url=f"http://127.0.0.1:{port}")
-            with portal_server(site_day, port) as base:
-                page = browser.new_page()
-                tokens.append(sign_in(page, base, mail_dir))
-                for fact, who in (
-                    ("考务管理人员已参加培训", "张老师"),
-                    ("技术人员已参加培训", "李工"),
-                ):
-                    page.get_by_label(f"参加培训人员（{fact}）").fill(who)
-                    page.get_by_role("button", name=f"记录：{fact}").click()
-                    page.get_by_role("button", name=f"已记录：{fact}").wait_for()
-                for fact in ("模考及平台测试已通过", "考场已按《考务工作执行手册》布置"):
-                    page.get_by_role("button", name=f"记录：{fact}").click()
-                    page.get_by_role("button", name=f"已记录：{fact}").wait_for()
-                for name in MATERIAL_LINKS:
-                    with page.expect_download() as download:
-                        page.get_by_role("link", name=name, exact=True).click()
-                    path = download.value.path()
-                    assert path.read_bytes().startswith(b"%PDF-")
-                page.close()
-            with session_scope() as session:
-                assert facts_by_site(session, "2024-1") == {"P3": set(SiteFact)}
-            assert audited()[2:] == [
-                ("P3", "fact:affairs_trained"),
-                ("P3", "fact:tech_trained"),
-                ("P3", "fact:mock_passed"),
-                ("P3", "fact:rooms_laid_out"),
-                *[("P3", f"download:{kind}") for kind in MATERIAL_LINKS.values()],
-            ]
-            for stage in (StageCode.training, StageCode.platform_install, StageCode.materials):
-                done = checkpoint(stage, SITE_DAY)
-                assert (stage, done.state, done.missing) == (stage, StageState.complete, [])
-            # the exam day's checkpoint: the site is ready; only its attendance is to come
-            assert owed(checkpoint(StageCode.exam, EXAM_MORNING, Checkpoint.open)) == {
-                ("P3", "no_attendance")
-            }
+    # -- the site's week (2024-05-06): its facts and its four PDFs --------------------
+    assert run("arrange", "2024-1", "--as-of", ARRANGED).exit_code == 0
+    assert owed(checkpoint(StageCode.materials, SITE_DAY)) == {
+        ("P3", f) for f in SiteFact if f.value.endswith("_downloaded")
+    } | {("P3", SiteFact.rooms_laid_out)}
+    assert checkpoint(StageCode.training, SITE_DAY).state is StageState.open
+    port = free_port()
+    site_day = Settings(portal_as_of=SITE_DAY, public_url=f"http://127.0.0.1:{port}")
+    with portal_server(site_day, port) as base:
+        page = chromium_browser.new_page()
+        tokens.append(sign_in(page, base, mail_dir))
+        for fact, who in (
+            ("考务管理人员已参加培训", "张老师"),
+            ("技术人员已参加培训", "李工"),
+        ):
+            page.get_by_label(f"参加培训人员（{fact}）").fill(who)
+            page.get_by_role("button", name=f"记录：{fact}").click()
+            page.get_by_role("button", name=f"已记录：{fact}").wait_for()
+        for fact in ("模考及平台测试已通过", "考场已按《考务工作执行手册》布置"):
+            page.get_by_role("button", name=f"记录：{fact}").click()
+            page.get_by_role("button", name=f"已记录：{fact}").wait_for()
+        for name in MATERIAL_LINKS:
+            with page.expect_download() as download:
+                page.get_by_role("link", name=name, exact=True).click()
+            path = download.value.path()
+            assert path.read_bytes().startswith(b"%PDF-")
+        page.close()
+    with session_scope() as session:
+        assert facts_by_site(session, "2024-1") == {"P3": set(SiteFact)}
+    assert audited()[2:] == [
+        ("P3", "fact:affairs_trained"),
+        ("P3", "fact:tech_trained"),
+        ("P3", "fact:mock_passed"),
+        ("P3", "fact:rooms_laid_out"),
+        *[("P3", f"download:{kind}") for kind in MATERIAL_LINKS.values()],
+    ]
+    for stage in (StageCode.training, StageCode.platform_install, StageCode.materials):
+        done = checkpoint(stage, SITE_DAY)
+        assert (stage, done.state, done.missing) == (stage, StageState.complete, [])
+    # the exam day's checkpoint: the site is ready; only its attendance is to come
+    assert owed(checkpoint(StageCode.exam, EXAM_MORNING, Checkpoint.open)) == {
+        ("P3", "no_attendance")
+    }
 
-            # -- after publicity opens (2024-05-30): a review ----------------------------------
-            tickets = tickets_by_name()
-            sheet = [[tickets["王小明"], "出席"], [tickets["李娜"], "出席"]]
-            write_csv(tmp_path / "att.csv", ["准考证号", "出勤"], sheet)
-            assert run("attendance", "2024-1", str(tmp_path / "att.csv")).exit_code == 0
-            write_csv(
-                tmp_path / "scores.csv",
-                ["准考证号", "成绩"],
-                [[tickets["王小明"], "58"], [tickets["李娜"], "88"]],
-            )
-            assert run("scores", "import", "2024-1", str(tmp_path / "scores.csv")).exit_code == 0
-            with session_scope() as session:
-                publish(session, "2024-1", in_shanghai(datetime(2024, 5, 29, 9)))
-            before_review = checkpoint(StageCode.publicity, PUBLICITY)
-            assert ("P3", "unresolved_review") not in owed(before_review)
-            port = free_port()
-            publicity = Settings(portal_as_of=PUBLICITY, public_url=f"http://127.0.0.1:{port}")
-            with portal_server(publicity, port) as base:
-                page = browser.new_page()
-                tokens.append(sign_in(page, base, mail_dir))
-                results = page.get_by_role("table", name="本校考生成绩").inner_text()
-                assert "王小明" in results and ids[0] not in page.content()
-                page.get_by_role("checkbox", name=tickets["王小明"]).check()
-                page.get_by_label("复核理由").fill("客观题得分偏低")
-                page.get_by_role("button", name="提交复核申请").click()
-                page.get_by_role("status").filter(has_text="已提交：1 名考生").wait_for()
-                filed = page.get_by_role("table", name="复核申请").inner_text()
-                assert tickets["王小明"] in filed and "待处理" in filed
-                page.close()
-            with session_scope() as session:
-                [request] = session.exec(select(ReviewRequest)).all()
-                items = [
-                    (i.ticket_number, i.reason, i.resolved_at)
-                    for i in session.exec(select(ReviewItem))
-                ]
-            assert request.school_code == "P3"
-            assert items == [(tickets["王小明"], "客观题得分偏低", None)]
-            assert audited()[-1] == ("P3", "review_file")
-            reviewing = checkpoint(StageCode.publicity, PUBLICITY)
-            assert owed(reviewing) - owed(before_review) == {("P3", "unresolved_review")}
-            assert [m.count for m in reviewing.missing if m.item == "unresolved_review"] == [1]
-        finally:
-            browser.close()
+    # -- after publicity opens (2024-05-30): a review ----------------------------------
+    tickets = tickets_by_name()
+    sheet = [[tickets["王小明"], "出席"], [tickets["李娜"], "出席"]]
+    write_csv(tmp_path / "att.csv", ["准考证号", "出勤"], sheet)
+    assert run("attendance", "2024-1", str(tmp_path / "att.csv")).exit_code == 0
+    write_csv(
+        tmp_path / "scores.csv",
+        ["准考证号", "成绩"],
+        [[tickets["王小明"], "58"], [tickets["李娜"], "88"]],
+    )
+    assert run("scores", "import", "2024-1", str(tmp_path / "scores.csv")).exit_code == 0
+    with session_scope() as session:
+        publish(session, "2024-1", in_shanghai(datetime(2024, 5, 29, 9)))
+    before_review = checkpoint(StageCode.publicity, PUBLICITY)
+    assert ("P3", "unresolved_review") not in owed(before_review)
+    port = free_port()
+    publicity = Settings(portal_as_of=PUBLICITY, public_url=f"http://127.0.0.1:{port}")
+    with portal_server(publicity, port) as base:
+        page = chromium_browser.new_page()
+        tokens.append(sign_in(page, base, mail_dir))
+        results = page.get_by_role("table", name="本校考生成绩").inner_text()
+        assert "王小明" in results and ids[0] not in page.content()
+        page.get_by_role("checkbox", name=tickets["王小明"]).check()
+        page.get_by_label("复核理由").fill("客观题得分偏低")
+        page.get_by_role("button", name="提交复核申请").click()
+        page.get_by_role("status").filter(has_text="已提交：1 名考生").wait_for()
+        filed = page.get_by_role("table", name="复核申请").inner_text()
+        assert tickets["王小明"] in filed and "待处理" in filed
+        page.close()
+    with session_scope() as session:
+        [request] = session.exec(select(ReviewRequest)).all()
+        items = [
+            (i.ticket_number, i.reason, i.resolved_at) for i in session.exec(select(ReviewItem))
+        ]
+    assert request.school_code == "P3"
+    assert items == [(tickets["王小明"], "客观题得分偏低", None)]
+    assert audited()[-1] == ("P3", "review_file")
+    reviewing = checkpoint(StageCode.publicity, PUBLICITY)
+    assert owed(reviewing) - owed(before_review) == {("P3", "unresolved_review")}
+    assert [m.count for m in reviewing.missing if m.item == "unresolved_review"] == [1]
     server_log = "\n".join(
         r.getMessage() for r in caplog.records if r.name.startswith(("portal", "uvicorn"))
     )
