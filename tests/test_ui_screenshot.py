@@ -21,9 +21,10 @@ pytestmark = [
     pytest.mark.usefixtures("needs_chromium"),  # skips, or fails in CI (conftest)
 ]
 
-# about 70 s in practice; the script's own budget bounds the rest (it raises when exceeded)
-DEMO_TIMEOUT_S = 150.0
-BUDGET_S = 170.0
+# about 70 s on a quiet machine and 170 s on a loaded one; the script's own budget bounds the
+# rest (it raises when exceeded), with room for a slow CI machine
+DEMO_TIMEOUT_S = 300.0
+BUDGET_S = 330.0
 
 
 def listening(port: int) -> bool:
