@@ -234,6 +234,36 @@ def test_the_materials_command_renders_stale_sites_on_dask_and_copies_from_the_s
     assert {p.read_bytes() for p in out.glob("*.pdf")} == stored
 
 
+def test_the_materials_command_for_the_whole_sitting_removes_files_of_data_no_longer_current(
+    two_sites: Path, home: Path
+) -> None:
+    out = two_sites / "out"
+    first = run("materials", "2024-1", "-o", str(out), "--workers", "1")
+    assert first.exit_code == 0, first.output
+    before = stored_digests(home)
+    assert len(before) == 2 and "removed" not in first.stdout
+
+    # P3 re-arranged into other rooms: its old files are no longer current data
+    rooms = write_csv(
+        two_sites / "rooms2.csv",
+        ["考点代码", "考场", "座位数"],
+        [["P3", "301", "2"], ["P3", "303", "2"]],
+    )
+    assert run("rooms", "import", str(rooms)).exit_code == 0
+    assert run("arrange", "2024-1", "--as-of", "2024-05-07T23:00").exit_code == 0
+    one_site = run("materials", "2024-1", "-o", str(out), "--site", "P3", "--workers", "1")
+    assert one_site.exit_code == 0, one_site.output
+    assert len(stored_digests(home)) == 3  # one site's run cannot judge the sitting: no prune
+
+    whole = run("materials", "2024-1", "-o", str(out), "--workers", "1")
+    assert whole.exit_code == 0, whole.output
+    assert "removed 4 stored PDF(s) of data no longer current" in whole.stdout
+    after = stored_digests(home)
+    assert len(after) == 2 and len(set(after) & set(before)) == 1  # P1's kept, P3's old gone
+    stored = {p.read_bytes() for p in (home / "materials" / "store").rglob("*.pdf")}
+    assert {p.read_bytes() for p in out.glob("*.pdf")} == stored
+
+
 @pytest.mark.prefect
 @pytest.mark.slow
 @pytest.mark.usefixtures("prefect_server")

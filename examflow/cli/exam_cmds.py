@@ -95,16 +95,25 @@ def materials(
 
     Sites whose PDFs are in the materials store for their current data are copied from it;
     the others are rendered first (on a Dask cluster when there are several), with a
-    progress bar. Writing them here does not mark them downloaded: a site's own download
-    through the link in its mail does (or `examflow mark`).
+    progress bar. For the whole sitting (no --site), the store's files of data no longer
+    current are then removed, as the materials checkpoint does. Writing them here does not
+    mark them downloaded: a site's own download through the link in its mail does (or
+    `examflow mark`).
     """
     import shutil
+    import time
     from functools import partial
 
     from rich.progress import Progress
 
     from examflow.settings import get_settings
-    from examflow.site_pdfs import materials_store, render_into, sites_materials, stale_sites
+    from examflow.site_pdfs import (
+        materials_store,
+        prune_sitting,
+        render_into,
+        sites_materials,
+        stale_sites,
+    )
     from models.stages import active_sites
     from notifications.documents.materials import (
         MATERIAL_KINDS,
@@ -141,7 +150,9 @@ def materials(
                     render_into(store, m)
                     progress.advance(bar)
     folder.mkdir(parents=True, exist_ok=True)
-    for m in sites_materials(sitting, sites):
+    read_at = time.time()  # files written after this reading are not its to judge (prune)
+    current = sites_materials(sitting, sites)
+    for m in current:
         digest = site_digest(m)
         names = []
         for kind in MATERIAL_KINDS:
@@ -152,6 +163,10 @@ def materials(
             names.append(target.name)
         out.print(f"{m.site_code}: " + ", ".join(names))
     out.print(f"{len(sites)} site(s) → {folder}")
+    if site is None:
+        removed = prune_sitting(store, sitting, current, read_at)
+        if removed:
+            out.print(f"removed {removed} stored PDF(s) of data no longer current")
 
 
 @materials_app.command("serve")
