@@ -211,8 +211,8 @@ def render_sitting_flow(candidates: int, sites: int, store_root: str) -> int:
     sites: generated in the flow's process (not passed as flow parameters), the stale ones
     found as stale_sites does (digest and store lookup of every site), then rendered by
     render_in_batches. Only the database read of the real stage is not here."""
-    from examflow.site_pdfs import is_stored
     from flows.materials_render import render_in_batches
+    from tasks.site_pdfs import is_stored
 
     store = MaterialsStore(Path(store_root))
     todo = [m for m in make_sitting(candidates, sites) if not is_stored(store, m)]
@@ -236,9 +236,9 @@ def national(args: argparse.Namespace) -> None:
     from pypdf import PdfReader
 
     from examflow.prefect_env import prepare_prefect_env
-    from examflow.site_pdfs import render_into
     from notifications.documents.fonts import cjk_font
     from notifications.documents.materials import MATERIAL_KINDS, RENDERERS, site_digest
+    from tasks.site_pdfs import render_into
 
     prepare_prefect_env()
     from flows.materials_render import BATCHES_PER_WORKER, dask_task_runner
@@ -358,7 +358,7 @@ def downloads(concurrent: int, rounds: int) -> None:
 
     import httpx
 
-    from examflow.site_pdfs import render_into
+    from tasks.site_pdfs import render_into
 
     with tempfile.TemporaryDirectory() as folder:
         store = MaterialsStore(Path(folder))

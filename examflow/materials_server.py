@@ -2,7 +2,7 @@
 the school portal, portal/routes/materials.py, which records the `*_downloaded` fact) and
 for ops (`examflow materials`, written to a folder).
 
-Downloads are served from the content-addressed store (examflow.site_pdfs, rendered ahead by
+Downloads are served from the content-addressed store (tasks.site_pdfs, rendered ahead by
 the materials stage): `serve_cached_pdf` streams the stored file with its content hash as
 ETag, Content-Length and byte ranges, and answers 304 to a matching If-None-Match. A file
 not yet stored is rendered in the request, once however many requests ask at the same time.
@@ -17,7 +17,7 @@ from adapters.materials_store import StoredPdf
 
 def stored_pdf_for_site(sitting: str, site: str, kind: str) -> StoredPdf:
     """The site's current PDF of ``kind`` in the store (rendered now only if missing)."""
-    from examflow.site_pdfs import stored_site_pdf  # reportlab and the font: on first use
+    from tasks.site_pdfs import stored_site_pdf  # reportlab and the font: on first use
 
     return stored_site_pdf(sitting, site, kind)
 

@@ -1,6 +1,6 @@
 """Render a sitting's materials ahead, spread over processes by Dask (prefect-dask).
 
-The stale sites (their current data has no stored PDFs: examflow.site_pdfs.stale_sites) are
+The stale sites (their current data has no stored PDFs: tasks.site_pdfs.stale_sites) are
 dealt into a few batches of about equal work, BATCHES_PER_WORKER per worker of the cluster,
 and each batch becomes one Prefect task submitted to a `DaskTaskRunner`: a local cluster of
 one single-threaded worker process per core by default, or the existing cluster at
@@ -29,7 +29,9 @@ from prefect_dask.task_runners import DaskTaskRunner
 from pydantic import BaseModel
 
 from examflow.settings import get_settings
-from examflow.site_pdfs import (
+from models.materials_data import SiteMaterials
+from tasks.materials import render_sites_materials
+from tasks.site_pdfs import (
     RenderedSite,
     is_stored,
     materials_store,
@@ -38,8 +40,6 @@ from examflow.site_pdfs import (
     sites_materials,
     stale_sites,
 )
-from models.materials_data import SiteMaterials
-from tasks.materials import render_sites_materials
 
 # Batches per worker thread of the cluster: enough that a worker finishing early takes
 # another (the last batch's wait stays short), few enough that tasks cost little.

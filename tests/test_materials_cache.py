@@ -203,7 +203,7 @@ def test_a_changed_arrangement_rerenders_exactly_the_sites_it_touched_on_a_dask_
 def test_a_site_stored_already_is_not_stale_and_a_new_candidate_makes_it_stale(
     two_sites: Path, home: Path
 ) -> None:
-    from examflow.site_pdfs import materials_store, render_into, sites_materials, stale_sites
+    from tasks.site_pdfs import materials_store, render_into, sites_materials, stale_sites
 
     store = materials_store()
     assert [m.site_code for m in stale_sites("2024-1")] == ["P1", "P3"]

@@ -61,7 +61,7 @@ def counted_renders(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def test_a_stored_file_is_served_with_its_etag_length_ranges_and_a_304(
     arranged: Path, counted_renders: list[str]
 ) -> None:
-    from examflow.site_pdfs import materials_store, render_into, sites_materials
+    from tasks.site_pdfs import materials_store, render_into, sites_materials
 
     (site,) = sites_materials("2024-1", ["P3"])
     done = render_into(materials_store(), site)  # as the materials stage's open does

@@ -107,19 +107,19 @@ def materials(
     from rich.progress import Progress
 
     from examflow.settings import get_settings
-    from examflow.site_pdfs import (
-        materials_store,
-        prune_sitting,
-        render_into,
-        sites_materials,
-        stale_sites,
-    )
     from models.stages import active_sites
     from notifications.documents.materials import (
         MATERIAL_KINDS,
         RENDERERS,
         material_path,
         site_digest,
+    )
+    from tasks.site_pdfs import (
+        materials_store,
+        prune_sitting,
+        render_into,
+        sites_materials,
+        stale_sites,
     )
 
     try:
