@@ -200,6 +200,27 @@ def _signal_group(pgid: int, sig: signal.Signals) -> bool:
     return True
 
 
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _stop_noted_server(pid_file: Path) -> None:
+    try:
+        pgid = int(pid_file.read_text())
+    except (FileNotFoundError, ValueError):
+        return
+    if _signal_group(pgid, signal.SIGTERM):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _group_alive(pgid):
+            time.sleep(0.2)
+        _signal_group(pgid, signal.SIGKILL)
+    pid_file.unlink(missing_ok=True)
+
+
 def stop_stack(stack: Stack, strict: bool = True) -> None:
     """Ctrl-C to `examflow up` alone first: `serve` then pauses its schedules while the server
     is still up, and local_stack stops the server. Signalling the whole group at once kills the
@@ -216,6 +237,9 @@ def stop_stack(stack: Stack, strict: bool = True) -> None:
     if _signal_group(pgid, signal.SIGTERM):
         time.sleep(2)
         _signal_group(pgid, signal.SIGKILL)
+    # the Prefect server runs in its own session (examflow/cli/local_stack.py): killed outright,
+    # `examflow up` leaves it running, noted in EXAMFLOW_HOME/prefect-server.pid
+    _stop_noted_server(stack.log.parent / "prefect-server.pid")
     try:
         wait_ports_closed((stack.port, stack.smtp_port, stack.materials_port), timeout=15)
     except ScreenshotError as exc:

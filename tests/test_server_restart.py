@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from examflow.cli.local_stack import prefect_server
+from examflow.cli.local_stack import prefect_server, server_pid_file
 from models.domain import SHANGHAI
 from tests.cli import run
 from tests.conftest import CALENDAR
@@ -89,9 +89,13 @@ def test_a_checkpoint_due_while_the_server_was_down_runs_late_once(
         try:
             scheduled = wait_for(lambda: flow_runs(api), 50, "the scheduled run")
             assert len(scheduled) == 1 and scheduled[0]["state_type"] == "SCHEDULED"
+            # the server's process group is noted while it runs (to stop it by hand should
+            # examflow be killed outright)
+            os.killpg(int(server_pid_file(log).read_text()), 0)
         except BaseException:
             serve.kill()
             raise
+    assert not server_pid_file(log).exists()
     try:  # the server is down while the checkpoint falls due
         time.sleep(max(0.0, (due - datetime.now(SHANGHAI)).total_seconds()) + 5)
         back_at = datetime.now(SHANGHAI)

@@ -48,6 +48,9 @@ def prefect_server(port: int, env: Mapping[str, str], log_path: Path) -> Iterato
 
     It runs in its own session: a terminal's Ctrl-C reaches examflow only, which stops its
     own work first and the server last (a server that died first left `serve` hanging).
+    While it runs, its process group's id is in ``<log>.pid`` (var/prefect-server.pid for
+    `examflow up`): should examflow be killed outright, ``kill -- -$(cat that file)`` stops
+    the server it left behind.
     """
     api_url = f"http://127.0.0.1:{port}/api"
     command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
@@ -59,6 +62,8 @@ def prefect_server(port: int, env: Mapping[str, str], log_path: Path) -> Iterato
             env={**env, "PREFECT_API_URL": api_url},
             start_new_session=True,
         )
+        pid_file = server_pid_file(log_path)
+        pid_file.write_text(f"{server.pid}\n")
         try:
             wait_healthy(api_url, SERVER_START_TIMEOUT_S, server)
             yield api_url
@@ -69,6 +74,12 @@ def prefect_server(port: int, env: Mapping[str, str], log_path: Path) -> Iterato
             except subprocess.TimeoutExpired:
                 os.killpg(server.pid, signal.SIGKILL)
                 server.wait()
+            pid_file.unlink(missing_ok=True)
+
+
+def server_pid_file(log_path: Path) -> Path:
+    """Where prefect_server notes its server's process group while it runs."""
+    return log_path.with_suffix(".pid")
 
 
 @contextmanager
