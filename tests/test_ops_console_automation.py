@@ -24,6 +24,7 @@ from notifications.sink import MailSink
 from tests.cli import run
 from tests.conftest import CALENDAR
 from tests.helpers import OPEN, new_id, reg_file
+from tests.prefect_api import prefect_api
 
 pytestmark = pytest.mark.slow
 
@@ -53,20 +54,16 @@ def wait_for(predicate: Callable[[], T | None], timeout: float, what: str) -> T:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def api_post(api: str, path: str, body: object) -> Any:
-    response = httpx.post(f"{api}{path}", json=body, timeout=10)
-    response.raise_for_status()
-    return response.json()
+def api_post(api_url: str, path: str, body: object) -> Any:
+    return prefect_api("POST", f"{api_url}{path}", json=body)
 
 
 def rerun_automations(api: str) -> list[dict[str, Any]]:
     return [a for a in api_post(api, "/automations/filter", {}) if a["name"] == RERUN]
 
 
-def deployment_id(api: str, name: str) -> str:
-    response = httpx.get(f"{api}/deployments/name/{name}", timeout=10)
-    response.raise_for_status()
-    return str(response.json()["id"])
+def deployment_id(api_url: str, name: str) -> str:
+    return str(prefect_api("GET", f"{api_url}/deployments/name/{name}")["id"])
 
 
 def runs_of(api: str, deployment: str) -> list[dict[str, Any]]:
@@ -74,10 +71,9 @@ def runs_of(api: str, deployment: str) -> list[dict[str, Any]]:
     return list(api_post(api, "/flow_runs/filter", body))
 
 
-def state_names(api: str, run_id: str) -> list[str]:
-    response = httpx.get(f"{api}/flow_run_states/", params={"flow_run_id": run_id}, timeout=10)
-    response.raise_for_status()
-    return [s["name"] for s in response.json()]
+def state_names(api_url: str, run_id: str) -> list[str]:
+    states = prefect_api("GET", f"{api_url}/flow_run_states/", params={"flow_run_id": run_id})
+    return [s["name"] for s in states]
 
 
 @contextmanager
@@ -166,8 +162,8 @@ def test_a_recorded_fact_reruns_the_stalled_stage_once_and_serve_keeps_one_autom
             )
             time.sleep(DEBOUNCE_S + 4)  # the two later events fire nothing more
             reruns = runs_of(api, run_checkpoint)
-            latest = httpx.get(f"{api}/artifacts/2024-1-overview/latest", timeout=10)
-            overview = {r["stage"]: r for r in json.loads(latest.json()["data"])}
+            latest = prefect_api("GET", f"{api}/artifacts/2024-1-overview/latest")
+            overview = {r["stage"]: r for r in json.loads(latest["data"])}
 
             # one sitting deployment, two runs at once: the second waits for the first
             sitting = deployment_id(api, "sitting-checkpoint/2024-1")

@@ -18,6 +18,7 @@ from examflow.cli.local_stack import prefect_server, server_pid_file
 from models.domain import SHANGHAI
 from tests.cli import run
 from tests.conftest import CALENDAR
+from tests.prefect_api import prefect_api
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -31,15 +32,13 @@ def free_port() -> int:
 
 
 def flow_runs(api: str) -> list[dict[str, Any]]:
-    response = httpx.post(f"{api}/flow_runs/filter", json={"limit": 50}, timeout=10)
-    response.raise_for_status()
-    return [r for r in response.json() if r.get("deployment_id")]
+    runs = prefect_api("POST", f"{api}/flow_runs/filter", json={"limit": 50})
+    return [r for r in runs if r.get("deployment_id")]
 
 
 def state_names(api: str, run_id: str) -> list[str]:
-    response = httpx.get(f"{api}/flow_run_states/", params={"flow_run_id": run_id}, timeout=10)
-    response.raise_for_status()
-    return [s["name"] for s in response.json()]
+    states = prefect_api("GET", f"{api}/flow_run_states/", params={"flow_run_id": run_id})
+    return [s["name"] for s in states]
 
 
 def wait_for(predicate: Any, timeout: float, what: str) -> Any:
