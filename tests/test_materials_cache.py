@@ -128,6 +128,17 @@ def two_sites(register_loaded: Path, needs_cjk_font: None, monkeypatch: pytest.M
     return register_loaded
 
 
+def rearrange_p3(folder: Path) -> None:
+    """P3's room 302 renamed 303, and the sitting arranged again: P3's materials change."""
+    rooms = write_csv(
+        folder / "rooms2.csv",
+        ["考点代码", "考场", "座位数"],
+        [["P3", "301", "2"], ["P3", "303", "2"]],
+    )
+    assert run("rooms", "import", str(rooms)).exit_code == 0
+    assert run("arrange", "2024-1", "--as-of", "2024-05-07T23:00").exit_code == 0
+
+
 @contextmanager
 def sites_done() -> Iterator[dict[str, str]]:
     """Each site the render reports done, with the digest its PDFs are stored under."""
@@ -173,14 +184,7 @@ def test_a_changed_arrangement_rerenders_exactly_the_sites_it_touched_on_a_dask_
         again = render_ahead("2024-1", workers=2)
     assert (again.sites, again.files, again.pruned, done) == (0, 0, 0, {})
 
-    # P3's room 302 is renamed 303 and re-arranged; P1 is untouched
-    rooms = write_csv(
-        two_sites / "rooms2.csv",
-        ["考点代码", "考场", "座位数"],
-        [["P3", "301", "2"], ["P3", "303", "2"]],
-    )
-    assert run("rooms", "import", str(rooms)).exit_code == 0
-    assert run("arrange", "2024-1", "--as-of", "2024-05-07T23:00").exit_code == 0
+    rearrange_p3(two_sites)  # P1 untouched
     with sites_done() as done:
         changed = render_ahead("2024-1", workers=2)
     assert list(done) == ["P3"] and done["P3"] != before["P3"]
@@ -243,14 +247,7 @@ def test_the_materials_command_for_the_whole_sitting_removes_files_of_data_no_lo
     before = stored_digests(home)
     assert len(before) == 2 and "removed" not in first.stdout
 
-    # P3 re-arranged into other rooms: its old files are no longer current data
-    rooms = write_csv(
-        two_sites / "rooms2.csv",
-        ["考点代码", "考场", "座位数"],
-        [["P3", "301", "2"], ["P3", "303", "2"]],
-    )
-    assert run("rooms", "import", str(rooms)).exit_code == 0
-    assert run("arrange", "2024-1", "--as-of", "2024-05-07T23:00").exit_code == 0
+    rearrange_p3(two_sites)  # P3's old files are no longer current data
     one_site = run("materials", "2024-1", "-o", str(out), "--site", "P3", "--workers", "1")
     assert one_site.exit_code == 0, one_site.output
     assert len(stored_digests(home)) == 3  # one site's run cannot judge the sitting: no prune
