@@ -308,17 +308,23 @@ def test_in_chromium_a_school_enrols_signs_and_anyone_verifies_its_certificate(
         page.goto(public + BASE)
 
     status_of = "#sign-status"
+
+    def enrol_in_a_new_profile() -> tuple[Page, str]:
+        """A fresh browser profile of P3 signs in and makes its key: pending, with its id."""
+        page = chromium_browser.new_context().new_page()
+        sign_in_as_p3(page)
+        expect(page.locator("#browser-key")).to_contain_text("还没有本校的签名密钥")
+        page.get_by_role("button", name="生成签名密钥").click()
+        expect(page.locator(status_of)).to_contain_text("待考务人员审核")
+        key = KEY_ID.search(page.locator(status_of).inner_text())
+        assert key is not None
+        return page, key.group(0)
+
     with portal_server(settings, port):
-        first = chromium_browser.new_context().new_page()
-        sign_in_as_p3(first)
-        expect(first.locator("#browser-key")).to_contain_text("还没有本校的签名密钥")
-        first.get_by_role("button", name="生成签名密钥").click()
-        expect(first.locator(status_of)).to_contain_text("待考务人员审核")
-        kid = KEY_ID.search(first.locator(status_of).inner_text())
-        assert kid is not None
+        first, kid = enrol_in_a_new_profile()
         first.get_by_role("button", name="签署", exact=True).click()
         expect(first.locator(status_of)).to_contain_text("尚待审核")
-        assert run("keys", "approve", kid.group(0)).exit_code == 0
+        assert run("keys", "approve", kid).exit_code == 0
         first.get_by_role("button", name="签署", exact=True).click()
         expect(first.locator(status_of)).to_contain_text("已签署")
 
@@ -336,13 +342,8 @@ def test_in_chromium_a_school_enrols_signs_and_anyone_verifies_its_certificate(
         assert checked.exit_code == 0 and "signed by organiser and P3" in checked.stdout
 
         # a second browser profile of the same school: its own key, pending, cannot sign
-        second = chromium_browser.new_context().new_page()
-        sign_in_as_p3(second)
-        expect(second.locator("#browser-key")).to_contain_text("还没有本校的签名密钥")
-        second.get_by_role("button", name="生成签名密钥").click()
-        expect(second.locator(status_of)).to_contain_text("待考务人员审核")
-        other = KEY_ID.search(second.locator(status_of).inner_text())
-        assert other is not None and other.group(0) != kid.group(0)
+        second, other = enrol_in_a_new_profile()
+        assert other != kid
         second.get_by_role("button", name="签署", exact=True).click()
         expect(second.locator(status_of)).to_contain_text("尚待审核")
 
