@@ -15,9 +15,10 @@ import io
 import random
 import re
 import tracemalloc
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -608,9 +609,32 @@ def xlsx_bytes(draw: st.DrawFn, grid: Grid) -> bytes:
         if (bottom, right) != (top, left):
             event("xlsx merged cells")
             sheet.merge_cells(start_row=top, start_column=left, end_row=bottom, end_column=right)
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
+    return reproducible(workbook)
+
+
+FIXED_TIME = datetime(2024, 1, 1)
+
+
+def reproducible(workbook: Workbook) -> bytes:
+    """The workbook's bytes, the same for the same cells whenever they are saved.
+
+    openpyxl stamps the save time into docProps/core.xml and zipfile stamps each member; a
+    byte drawn by position (`damaged`) must not move with the clock, or hypothesis finds the
+    same example drawing differently on replay (FlakyStrategyDefinition).
+    """
+    workbook.properties.created = FIXED_TIME
+    saved = io.BytesIO()
+    workbook.save(saved)
+    stamp = re.compile(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)")
+    out = io.BytesIO()
+    with zipfile.ZipFile(saved) as source, zipfile.ZipFile(out, "w") as target:
+        for member in source.infolist():
+            data = source.read(member)
+            if member.filename == "docProps/core.xml":
+                data = stamp.sub(rb"\g<1>2024-01-01T00:00:00Z\g<2>", data)
+            fixed = zipfile.ZipInfo(member.filename, FIXED_TIME.timetuple()[:6])
+            target.writestr(fixed, data, compress_type=zipfile.ZIP_DEFLATED)
+    return out.getvalue()
 
 
 @st.composite
