@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import pytest
+from hypothesis import settings
 
 from tests import pg
 
@@ -22,6 +23,12 @@ CALENDAR = ROOT / "calendars" / "2024-h1.toml"
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+
+# Hypothesis' per-example deadline (200 ms) measures the machine, not examflow: on a shared CI
+# machine a slow example replays fast and hypothesis reports the test as flaky. The bounded
+# property tests set their own example counts; none of them is a timing check.
+settings.register_profile("examflow", deadline=None, print_blob=True)
+settings.load_profile("examflow")
 
 # CI sets this: a system tool the tests need (CJK font, Chromium) that is missing fails the run
 # instead of skipping what it would have tested. Locally such tests skip, with the reason.
