@@ -67,8 +67,11 @@ class Portal:
     ) -> HTMLResponse:
         context.setdefault("user", getattr(request.state, "user", None))
         context.setdefault("csrf", getattr(request.state, "csrf", ""))
-        html = self.env.get_template(template).render(request=request, **context)
-        return HTMLResponse(html, status_code=status_code)
+        return HTMLResponse(self.render(template, request=request, **context), status_code)
+
+    def render(self, template: str, **context: Any) -> str:
+        """A template's HTML (``page`` adds the request, the signed-in user and the token)."""
+        return self.env.get_template(template).render(**context)
 
 
 def portal_of(request: Request) -> Portal:

@@ -14,8 +14,9 @@ to PAGE_LIMIT requests a minute per worker (in memory: a database write per page
 cost the page its speed). A credential's verification is remembered per (number, batch
 digest): keys revoked later do not change proofs made before; the key registry is read only
 for a credential not yet verified. A view is one session and two statements built once (the
-credential by number, the revocation in force); the stored text is served as it is, encoded
-once (``benchmarks/verify_page.py`` measures it against a bare endpoint doing that lookup).
+credential by number, the revocation in force); an anonymous visitor's page is rendered once
+per (number, credential, revocation) and only the visitor's CSRF token is put in per view; the
+stored text is served as it is, encoded once (``benchmarks/verify_page.py`` measures it against a bare endpoint doing that lookup).
 """
 
 import hashlib
@@ -23,12 +24,13 @@ import json
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Form, HTTPException, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
 from models.certificates import (
@@ -54,6 +56,7 @@ router = APIRouter()
 PAGE_LIMIT = 120  # requests a minute per client address and worker process
 MAX_ID = 32
 CACHE_SECONDS = 60
+CSRF_SLOT = "csrf-slot-of-this-visitor"  # never a token: tokens are 43 URL-safe characters
 
 
 class RateLimiter:
@@ -140,18 +143,53 @@ class Verdicts:
             return self._verifier[1]
 
 
-def _state(request: Request) -> tuple[RateLimiter, Verdicts]:
+class RenderedPages:
+    """The page as an anonymous visitor sees it, rendered once per (number, verdict digest,
+    revocation in force) with CSRF_SLOT where each visitor's own token goes: most views are
+    of the same few certificates, and the template is most of a view's own work. Bounded."""
+
+    def __init__(self, size: int = 5_000) -> None:
+        self._html: OrderedDict[tuple[str, str, str], str] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def html(self, key: tuple[str, str, str], render: Callable[[], str]) -> str:
+        with self._lock:
+            found = self._html.get(key)
+            if found is not None:
+                self._html.move_to_end(key)
+                return found
+        rendered = render()
+        with self._lock:
+            self._html[key] = rendered
+            if len(self._html) > self._size:
+                self._html.popitem(last=False)
+        return rendered
+
+
+@dataclass
+class VerifyState:
+    """One portal worker's rate limiter and memories for the public pages."""
+
+    limits: RateLimiter
+    verdicts: Verdicts
+    pages: RenderedPages
+
+
+def _state(request: Request) -> VerifyState:
     state = request.app.state
-    if not hasattr(state, "verify_limits"):
-        state.verify_limits, state.verify_verdicts = RateLimiter(PAGE_LIMIT), Verdicts()
-    return state.verify_limits, state.verify_verdicts
+    if not hasattr(state, "verify"):
+        state.verify = VerifyState(RateLimiter(PAGE_LIMIT), Verdicts(), RenderedPages())
+    found = state.verify
+    assert isinstance(found, VerifyState)
+    return found
 
 
 def _limited(request: Request) -> Verdicts:
-    limits, verdicts = _state(request)
-    if not limits.allow(client_address(request)):
+    state = _state(request)
+    if not state.limits.allow(client_address(request)):
         raise HTTPException(status_code=429, detail="查询过于频繁，请稍后再试")
-    return verdicts
+    return state.verdicts
 
 
 def _revocation(session: Session, verdict: Verdict | None) -> RevocationInForce | None:
@@ -225,17 +263,22 @@ def _page(
     etag = _etag(number, verdict.etag if verdict else "", _revocation_text(revocation), token)
     if not holder and (not_modified := _cached(request, etag, private=True)) is not None:
         return not_modified
-    view = _view(verdict, revocation) if verdict is not None else None
-    response = portal.page(
-        request,
-        "verify.html",
-        status_code=status_code if verdict is not None else 404,
-        number=number,
-        view=view,
-        holder=holder,
-        checks_per_hour=HOLDER_CHECKS_PER_HOUR,
-        client_checks_per_hour=HOLDER_CHECKS_PER_CLIENT_PER_HOUR,
-    )
+    status_code = status_code if verdict is not None else 404
+    context = {
+        "number": number,
+        "view": _view(verdict, revocation) if verdict is not None else None,
+        "holder": holder,
+        "checks_per_hour": HOLDER_CHECKS_PER_HOUR,
+        "client_checks_per_hour": HOLDER_CHECKS_PER_CLIENT_PER_HOUR,
+    }
+    if holder or getattr(request.state, "user", None) is not None:
+        response: Response = portal.page(request, "verify.html", status_code, **context)
+    else:
+        html = _state(request).pages.html(
+            (number, verdict.etag if verdict else "", _revocation_text(revocation)),
+            lambda: portal.render("verify.html", user=None, csrf=CSRF_SLOT, **context),
+        )
+        response = HTMLResponse(html.replace(CSRF_SLOT, token), status_code=status_code)
     set_anonymous_csrf(response, portal, token)
     if not holder and verdict is not None:
         response.headers.update(_cache_headers(etag, private=True))
