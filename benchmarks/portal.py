@@ -328,8 +328,10 @@ def run_load(spec: dict[str, Any]) -> dict[str, Any]:
                 name="upload",
                 catch_response=True,
             ) as answer:
-                if answer.status_code != 200 or "已报名".encode() not in (answer.content or b""):
-                    answer.failure(f"{answer.status_code}")
+                # the page's notice for a stored file (its registrations table says 已报名 too)
+                stored = f"：已报名 {rows} 名考生".encode()
+                if answer.status_code != 200 or stored not in (answer.content or b""):
+                    answer.failure(f"{answer.status_code}: the file was not stored whole")
 
     def phase(
         host: str, classes: dict[type[FastHttpUser], int], seconds: float, warmup: float
