@@ -106,6 +106,7 @@ def materials(
 
     from rich.progress import Progress
 
+    from examflow.cli.store_watch import StoreWatch
     from examflow.settings import get_settings
     from models.stages import active_sites
     from notifications.documents.materials import (
@@ -140,11 +141,14 @@ def materials(
                 prepare_prefect_env()
                 from flows.materials_render import ON_SITE_DONE, render_ahead
 
-                token = ON_SITE_DONE.set(lambda done: progress.advance(bar))
-                try:
-                    render_ahead(sitting, [m.site_code for m in stale], workers)
-                finally:
-                    ON_SITE_DONE.reset(token)
+                # A batch reports its sites when it finishes, a quarter of a worker's share
+                # at a time: the bar also follows each site's PDFs arriving in the store.
+                with StoreWatch(store, stale, lambda n: progress.update(bar, completed=n)) as w:
+                    token = ON_SITE_DONE.set(lambda done: w.done(done.site))
+                    try:
+                        render_ahead(sitting, [m.site_code for m in stale], workers)
+                    finally:
+                        ON_SITE_DONE.reset(token)
             else:
                 for m in stale:
                     render_into(store, m)
