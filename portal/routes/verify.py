@@ -16,7 +16,8 @@ digest): keys revoked later do not change proofs made before; the key registry i
 for a credential not yet verified. A view is one session and two statements built once (the
 credential by number, the revocation in force); an anonymous visitor's page is rendered once
 per (number, credential, revocation) and only the visitor's CSRF token is put in per view; the
-stored text is served as it is, encoded once (``benchmarks/verify_page.py`` measures it against a bare endpoint doing that lookup).
+stored text is served as it is, encoded once (``benchmarks/verify_page.py`` measures it against
+a bare endpoint doing that lookup).
 """
 
 import hashlib
