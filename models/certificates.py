@@ -1070,14 +1070,27 @@ def _school_batch(
 
 
 def signing_statement(
-    session: Session, sitting: Sitting, school: str, kid: str, as_of: datetime, public_url: str
+    session: Session,
+    sitting: Sitting,
+    school: str,
+    kid: str,
+    as_of: datetime,
+    public_url: str,
+    shown_root: str | None = None,
 ) -> SigningStatement:
     """The statement ``school`` signs with its approved key ``kid`` at ``as_of`` (its batch's
-    revocation list at ``public_url`` unless the sitting's is fixed already)."""
+    revocation list at ``public_url`` unless the sitting's is fixed already); refused when
+    the batch's root (hex) is no longer ``shown_root``, the one the school was shown."""
     _after_publicity(sitting, as_of)
     _school_signing_key(session, school, kid)
     batch = _school_batch(session, sitting, school, public_url)
     size, root = batch_root(batch)
+    if shown_root is not None and shown_root != root.hex():
+        raise SigningRefused(
+            "stale_root",
+            f"the batch changed since it was shown (root {shown_root[:16]}…, now "
+            f"{root.hex()[:16]}…): a review changed it; load the page again",
+        )
     config = proof_config(school, kid, timestamp(as_of))
     digest = statement_digest(sitting.code, school, size, root)
     return SigningStatement(

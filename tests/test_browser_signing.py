@@ -151,6 +151,30 @@ def test_a_signature_over_a_root_that_is_no_longer_current_is_refused(
     assert "待签发：培训评价组织、学校" in " ".join(missing_now())
 
 
+def test_the_statement_is_refused_when_the_root_the_page_showed_is_no_longer_current(
+    school: tuple[TestClient, str], register_loaded: Path, scored: dict[str, str]
+) -> None:
+    client, csrf = school
+    _, enrolled = enrol(client, csrf)
+    assert run("keys", "approve", enrolled["key_id"]).exit_code == 0
+    shown = re.search(r'<code id="root">([0-9a-f]{64})</code>', client.get(BASE).text)
+    assert shown is not None
+    query = {"key_id": enrolled["key_id"], "root": shown.group(1)}
+    assert client.get(f"{BASE}/statement", params=query).status_code == 200
+    review = write_csv(register_loaded / "review.csv", ["准考证号"], [[scored["甲1"]]])
+    assert (
+        run("review", "file", "2024-1", "P3", str(review), "--as-of", "2024-05-30").exit_code == 0
+    )
+    assert run("review", "resolve", "1", "--score", "91", "--as-of", AFTER).exit_code == 0
+    refused = client.get(f"{BASE}/statement", params=query)
+    assert refused.status_code == 409 and refused.json()["code"] == "stale_root"
+    assert "证书批次已变更" in refused.json()["message"]
+    now = re.search(r'<code id="root">([0-9a-f]{64})</code>', client.get(BASE).text)
+    assert now is not None and now.group(1) != shown.group(1)
+    fresh = client.get(f"{BASE}/statement", params={**query, "root": now.group(1)})
+    assert fresh.status_code == 200
+
+
 def test_a_forged_signature_and_a_post_without_csrf_are_refused(
     school: tuple[TestClient, str],
 ) -> None:
@@ -361,6 +385,12 @@ def test_in_chromium_a_school_enrols_signs_and_anyone_verifies_its_certificate(
             assert other_thread.submit(run, *resolve).result().exit_code == 0
         status, answer = first.evaluate(POST_HELD, held)
         assert status == 409 and answer["code"] == "stale_root"
+        # 签署 on the page that still shows the old root: refused before anything is signed
+        first.get_by_role("button", name="签署", exact=True).click()
+        expect(first.locator(status_of)).to_contain_text("证书批次已变更")
+        first.reload()  # the new root, read: now it signs
+        first.get_by_role("button", name="签署", exact=True).click()
+        expect(first.locator(status_of)).to_contain_text("已签署")
 
         # anyone's phone: the QR code of the PDF, read by zbar, opens the page
         pdf = out / f"{number}.pdf"

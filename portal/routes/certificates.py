@@ -273,16 +273,24 @@ def statement(
     school_code: str,
     sitting_code: str,
     key_id: str = "",
+    root: str = Query("", max_length=MAX_FIELD),
     user: SignedIn = Depends(signed_in),
 ) -> Response:
-    """The exact bytes to sign with ``key_id`` now, and what they are made of."""
+    """The exact bytes to sign with ``key_id`` now, and what they are made of; refused when
+    the batch's root is no longer ``root``, the one the page showed the school."""
     own_school(user, school_code)
     portal = portal_of(request)
     with portal.db() as session:
         sitting = sitting_or_404(session, sitting_code)
         try:
             made = signing_statement(
-                session, sitting, school_code, key_id, portal.now(), portal.settings.public_url
+                session,
+                sitting,
+                school_code,
+                key_id,
+                portal.now(),
+                portal.settings.public_url,
+                shown_root=root or None,
             )
         except SigningRefused as exc:
             return _refused(exc)

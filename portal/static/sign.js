@@ -96,7 +96,10 @@
     say("正在签署……");
     stored("readonly", function (keys) { return keys.get(school); }).then(function (entry) {
       if (!entry) { throw new Error("本浏览器中没有本校的签名密钥，请先生成签名密钥。"); }
-      var query = "/statement?key_id=" + encodeURIComponent(entry.keyId);
+      // the root the school was shown: the server refuses if a review changed the batch since
+      var shown = document.getElementById("root").textContent.trim();
+      var query = "/statement?key_id=" + encodeURIComponent(entry.keyId) +
+                  "&root=" + encodeURIComponent(shown);
       return fetch(base + query, { credentials: "same-origin" })
         .then(function (response) { return response.json(); })
         .then(function (statement) {
