@@ -1,6 +1,7 @@
 """What a link checker or a cache asks of a site's PDF, without downloading it: a HEAD gets
 the download's headers and no body and records nothing (mail scanners and link checkers
-send HEAD to mailed links; only a real download is the site's fact)."""
+send HEAD to mailed links; only a real download is the site's fact); a cache revalidating
+its copy gets a 304 however it quotes the ETag back (RFC 9110 compares If-None-Match weakly)."""
 
 import urllib.error
 import urllib.request
@@ -44,8 +45,8 @@ def stored_tickets(register_loaded: Path, needs_cjk_font: None) -> StoredPdf:
     return stored
 
 
-def fetch(url: str, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
-    request = urllib.request.Request(url, method=method)
+def fetch(url: str, method: str = "GET", **headers: str) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             return response.status, _lower(response.headers.items()), response.read()
@@ -115,3 +116,20 @@ def test_a_head_from_the_sites_page_records_no_fact_no_audit_row_and_no_event(
         assert facts_by_site(session, "2024-1") == {"P3": {SiteFact.tickets_downloaded}}
         assert session.exec(select(PortalAudit.action)).all() == ["download:tickets"]
     assert emitted == [("2024-1", "materials", "download:tickets", "P3")]
+
+
+def test_an_if_none_match_naming_the_stored_etag_weakly_answers_304(
+    stored_tickets: StoredPdf,
+) -> None:
+    weak = f"W/{stored_tickets.etag}"
+    with portal_server(get_settings()) as base:
+        url = materials_link(base, link_secret(), "2024-1", "P3", "tickets")
+        status, headers, body = fetch(url, **{"If-None-Match": weak})
+        assert (status, body, headers["etag"]) == (304, b"", stored_tickets.etag)
+
+        among_others = f'"an-older-version-tickets", {weak}'
+        status, _, body = fetch(url, **{"If-None-Match": among_others})
+        assert (status, body) == (304, b"")
+
+        status, _, body = fetch(url, **{"If-None-Match": 'W/"an-older-version-tickets"'})
+        assert (status, body) == (200, stored_tickets.path.read_bytes())
