@@ -56,7 +56,6 @@ router = APIRouter()
 
 PAGE_LIMIT = 120  # requests a minute per client address and worker process
 MAX_ID = 32
-CACHE_SECONDS = 60
 CSRF_SLOT = "csrf-slot-of-this-visitor"  # never a token: tokens are 43 URL-safe characters
 
 
@@ -211,7 +210,9 @@ def _cached(request: Request, etag: str, private: bool) -> Response | None:
 
 def _cache_headers(etag: str, private: bool) -> dict[str, str]:
     scope = "private" if private else "public"
-    return {"Cache-Control": f"{scope}, max-age={CACHE_SECONDS}", "ETag": etag}
+    # no-cache: kept, but asked again each time (a 304 when unchanged), because a revocation
+    # or a re-issue must show on the very next look, not a minute later
+    return {"Cache-Control": f"{scope}, no-cache", "ETag": etag}
 
 
 def _revocation_text(row: RevocationInForce | None) -> str:
