@@ -8,6 +8,7 @@ from sqlalchemy import bindparam
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from models.domain import in_utc
+from models.problems import NotTheirsError
 from models.schools import School, SiteAgreement, SiteRuleError, agree_to_host
 from models.sitting_calendar import SittingSpec
 
@@ -37,6 +38,10 @@ class HostRequest(SQLModel, table=True):
     decision: str = HostDecision.pending.value
     decided_at: datetime | None = None
     decided_by: str = ""
+
+
+class UnknownHostRequestError(SiteRuleError, NotTheirsError):
+    """No such hosting request addressed to this site (none, or another site's)."""
 
 
 def _open_for(spec: SittingSpec, as_of: datetime, what: str) -> None:
@@ -101,7 +106,7 @@ def decide_host_request(
     (agree_to_host, as `examflow sites agree`)."""
     request = session.get(HostRequest, request_id)
     if request is None or request.host_code != host_code or request.sitting_code != spec.code:
-        raise SiteRuleError(f"no hosting request {request_id} to {host_code}")
+        raise UnknownHostRequestError(f"no hosting request {request_id} to {host_code}")
     if request.decision != HostDecision.pending.value:
         raise SiteRuleError(f"hosting request {request_id} was already answered")
     _open_for(spec, as_of, "hosting agreements")

@@ -17,7 +17,7 @@ from models.bulk import bulk_insert, dbapi_value
 from models.domain import SOCIAL, Level, in_shanghai, in_utc
 from models.fees import standards_for_year
 from models.importer import Importer, Upload
-from models.problems import RejectedFileError, RowProblem
+from models.problems import NotTheirsError, RejectedFileError, RowProblem
 from models.resident_id import ResidentIdError, validate_resident_id
 from models.schools import School, SiteAgreement
 from models.sitting_calendar import SittingSpec
@@ -505,6 +505,10 @@ class WithdrawError(ValueError):
     """A withdrawal the rules refuse (after the close, unknown or another school's candidate)."""
 
 
+class UnknownCandidateError(WithdrawError, NotTheirsError):
+    """No such candidate among those the withdrawal may touch (none, or another school's)."""
+
+
 @dataclass(frozen=True)
 class Withdrawn:
     registration_id: int
@@ -544,7 +548,7 @@ def withdraw_registration(
         raise WithdrawError("name the candidate to withdraw")
     row = session.exec(query).first()
     if row is None or (school_code is not None and row.school_code != school_code):
-        raise WithdrawError(f"no such candidate registered for {spec.code}")
+        raise UnknownCandidateError(f"no such candidate registered for {spec.code}")
     assert row.id is not None
     for seat in session.exec(
         select(SeatAssignment).where(SeatAssignment.registration_id == row.id)

@@ -17,7 +17,7 @@ from models.arrangement import SeatAssignment
 from models.attendance import Attendance
 from models.domain import Level, StageCode, in_shanghai, in_utc
 from models.importer import Importer, Upload
-from models.problems import RejectedFileError, RowProblem
+from models.problems import ForeignRowsError, RejectedFileError, RowProblem
 from models.registration import Registration
 from models.resident_id import ResidentIdError, validate_resident_id
 from models.schools import School
@@ -242,7 +242,9 @@ def publish(session: Session, sitting_code: str, as_of: datetime) -> bool:
 def file_review(
     session: Session, sitting: Sitting, school_code: str, table: Table, as_of: datetime
 ) -> ReviewRequest:
-    """A school's review request for its own candidates, inside the publicity window only."""
+    """A school's review request for its own candidates, inside the publicity window only.
+    A row naming a ticket that is not one of the school's candidates (another school's, or
+    none) refuses the request with ForeignRowsError, the same problems as any refusal."""
     if validate_looks_like_id(school_code):
         raise ScoreError("review requests are filed by a school (学校代码), not by a candidate")
     school = session.get(School, school_code)
@@ -262,12 +264,14 @@ def file_review(
     )
     problems: list[RowProblem] = []
     items: dict[str, str] = {}
+    foreign = False  # a row names a ticket that is not among the school's candidates
     for row, v in table.rows:
         number = _ticket_of(row, v, by_id, as_of, problems)
         if number is None:
             continue
         candidate = by_ticket.get(number)
         owner = None if candidate is None else candidate.school_code or candidate.site_code
+        foreign = foreign or candidate is None or owner != school_code
         if candidate is None or number not in scores:
             problems.append(
                 RowProblem(row, "准考证号 (ticket_number)", f"{number!r} has no published score")
@@ -285,7 +289,7 @@ def file_review(
     if not table.rows:
         problems.append(RowProblem(0, "", "the request names no candidate"))
     if problems:
-        raise RejectedFileError(problems)
+        raise ForeignRowsError(problems) if foreign else RejectedFileError(problems)
     request = ReviewRequest(
         sitting_code=sitting.code, school_code=school_code, filed_at=in_utc(as_of)
     )

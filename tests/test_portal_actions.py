@@ -81,7 +81,7 @@ def test_a_school_withdraws_its_own_candidate_before_the_close_and_no_other(
     )
 
     assert done.status_code == 200 and "已撤销：甲（初级）" in done.text
-    assert theirs.status_code == 422 and "no such candidate" in theirs.text
+    assert theirs.status_code == 404
     assert sorted(registration_ids("P3")) == ["乙"] and list(registration_ids("P1")) == ["丙"]
     with session_scope() as session:
         audit = [(a.school_code, a.action) for a in session.exec(select(PortalAudit))]
@@ -105,6 +105,8 @@ def test_ops_withdraw_a_candidate_by_id_number_until_the_close(register_loaded: 
     assert result.exit_code == 0, result.output
     assert "甲 (初级, P3) withdrawn" in result.stdout and id_number not in result.stdout
     assert registration_ids("P3") == {}
+    unknown = run("withdraw", "2024-1", id_number, "--as-of", OPEN)
+    assert unknown.exit_code == 1 and "no such candidate registered for 2024-1" in unknown.output
 
 
 def test_a_refused_file_s_problem_rows_download_as_the_errors_out_sheet_and_nothing_is_stored(
@@ -173,7 +175,7 @@ def test_a_school_without_a_site_asks_one_to_host_it_and_the_site_accepts(
             page_url("P1", f"host-requests/{request.id}"),
             data={"decision": "accept", "csrf": other_csrf},
         ).status_code
-        == 422
+        == 404
     )
     accepted = host.post(
         page_url("P4", f"host-requests/{request.id}"),
@@ -246,7 +248,7 @@ def test_after_publicity_a_school_files_a_review_for_its_own_candidates_and_sees
         page_url("P3", "reviews"),
         data={"ticket": [scored["甲1"], scored["乙"]], "reason": "分数偏低", "csrf": csrf},
     )
-    assert theirs.status_code == 422 and f"{scored['乙']} is not a candidate of P3" in theirs.text
+    assert theirs.status_code == 404
     filed = client.post(
         page_url("P3", "reviews"),
         data={"ticket": [scored["甲1"]], "reason": "分数偏低", "csrf": csrf},
@@ -267,6 +269,60 @@ def test_after_publicity_a_school_files_a_review_for_its_own_candidates_and_sees
     )
     resolved = client.get(page_url("P3")).text
     assert "<td>88</td>\n      <td>91</td>" in resolved
+
+
+def test_another_schools_ids_in_a_form_answer_404_like_ids_that_do_not_exist(
+    scored: dict[str, str], as_school: SignIn
+) -> None:
+    """A registration id, a hosting request or a ticket number that is not the school's
+    answers 404, as another school's URL does: nothing changes, nothing is audited, and
+    another school's row cannot be told from a row that does not exist."""
+    from datetime import datetime
+
+    p1_id = registration_ids("P1")["乙"]
+    school, csrf = as_school("P3")
+    withdraw = [
+        school.post(page_url("P3", "registration/withdraw"), data={"registration": i, "csrf": csrf})
+        for i in (p1_id, p1_id + 1000)
+    ]
+    guest, guest_csrf = as_school("P2")
+    assert guest.post(page_url("P2", "host-requests"), data={"host": "P4", "csrf": guest_csrf})
+    with session_scope() as session:
+        [asked] = session.exec(select(HostRequest)).all()
+    other_site, other_csrf = as_school("P1")  # a site, but not the one asked
+    answer = [
+        other_site.post(
+            page_url("P1", f"host-requests/{i}"), data={"decision": d, "csrf": other_csrf}
+        )
+        for i in (asked.id or 0, (asked.id or 0) + 1000)
+        for d in ("accept", "decline")
+    ]
+    with session_scope() as session:
+        publish(session, "2024-1", datetime(2024, 5, 29, 9, tzinfo=SHANGHAI))
+    later, later_csrf = as_school("P3", PUBLICITY)
+    reviews = [
+        later.post(
+            page_url("P3", "reviews"), data={"ticket": t, "reason": "偏低", "csrf": later_csrf}
+        )
+        for t in ([scored["乙"]], [scored["甲1"], "T-NO-SUCH"])
+    ]
+    unscored = later.post(  # its own absent candidate: a refusal on the page, as before
+        page_url("P3", "reviews"),
+        data={"ticket": [scored["甲2"]], "reason": "偏低", "csrf": later_csrf},
+    )
+
+    assert [r.status_code for r in withdraw + answer + reviews] == [404] * 8
+    assert unscored.status_code == 422 and "has no published score" in unscored.text
+    assert withdraw[0].text == withdraw[1].text  # another's and a missing row look the same
+    assert list(registration_ids("P1")) == ["乙"]
+    with session_scope() as session:
+        assert [r.decision for r in session.exec(select(HostRequest))] == ["pending"]
+        assert [(a.host_code, a.guest) for a in session.exec(select(SiteAgreement))] == [
+            ("P3", "N1")  # the fixture's, by ops
+        ]
+        assert session.exec(select(ReviewRequest)).all() == []
+        audit = [a.action for a in session.exec(select(PortalAudit))]
+    assert audit == ["host_ask"]
 
 
 CERTIFICATES_OPEN = "2024-06-01T10:00:00"  # 2024-1's certificates window opens 06-01

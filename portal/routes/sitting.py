@@ -25,7 +25,7 @@ from models.portal_access import (
     record_action,
     school_stage_state,
 )
-from models.problems import RejectedFileError, RowProblem
+from models.problems import NotTheirsError, RejectedFileError, RowProblem
 from models.publicity import results_by_school
 from models.registration import Registration, WithdrawError
 from models.resident_id import mask_resident_id
@@ -349,8 +349,9 @@ def act(
 ) -> Response:
     """One school action: only while ``stage``'s window is open (409 otherwise); ``do``
     calls the domain function in one transaction with the audit row, returning (audit
-    detail, message); a refusal changes nothing and is shown on the page (422); the stage
-    is woken by an event."""
+    detail, message); a refusal changes nothing and is shown on the page (422), except one
+    naming a row that is not this school's (another school's id, or none), which answers 404
+    as another school's URL does; the stage is woken by an event."""
     portal = portal_of(request)
     as_of = portal.now()
     try:
@@ -369,6 +370,8 @@ def act(
                 as_of=as_of,
                 client=client_address(request),
             )
+    except NotTheirsError:  # before the refusals: it is also one of them
+        raise HTTPException(status_code=404) from None
     except DOMAIN_REFUSALS as exc:
         return render_sitting(request, user, sitting_code, status_code=422, error=str(exc))
     except RejectedFileError as exc:
