@@ -154,7 +154,10 @@ def render_materials(sitting: str, sites: list[str]) -> RenderSummary:
     spread over the Dask cluster's workers."""
     store = materials_store()
     todo = stale_sites(sitting, sites, store)
-    files = render_in_batches(todo, str(store.root))
+    # absolute: a worker of a remote cluster would resolve a relative path (the default
+    # var/materials/store) against its own working directory, and write where no portal looks.
+    # Not resolve(): it would follow a symlink on this machine to a path workers may not mount
+    files = render_in_batches(todo, str(store.root.absolute()))
     return RenderSummary(sitting=sitting, sites=len(todo), files=files)
 
 
