@@ -59,8 +59,11 @@ def condition_event(
     party: str | None = None,
     what: str = "",
     occurred: datetime | None = None,
+    sitting_related: bool = False,
 ) -> dict[str, object]:
-    """The event as Prefect's API takes it (JSON)."""
+    """The event as Prefect's API takes it (JSON). ``sitting_related``: the sitting is also a
+    related resource (role ``sitting``) after the stage, as the portal's event names it; the
+    main resource stays the sitting, which the automation matches."""
     resource = {
         "prefect.resource.id": f"{SITTING_PREFIX}{sitting}",
         "prefect.resource.name": sitting,
@@ -70,21 +73,31 @@ def condition_event(
         resource["examflow.party"] = party
     if what:
         resource["examflow.what"] = what
+    related = [
+        {
+            "prefect.resource.id": stage_resource_id(sitting, stage),
+            "prefect.resource.role": "stage",
+            "prefect.resource.name": f"{sitting} {stage.value}",
+            "examflow.sitting": sitting,
+            "examflow.stage": stage.value,
+            LAST_STATE_LABEL: last_state,
+        }
+    ]
+    if sitting_related:
+        related.append(
+            {
+                "prefect.resource.id": f"{SITTING_PREFIX}{sitting}",
+                "prefect.resource.role": "sitting",
+                "prefect.resource.name": sitting,
+                "examflow.sitting": sitting,
+            }
+        )
     return {
         "id": str(uuid.uuid4()),
         "occurred": (occurred or datetime.now(UTC)).isoformat(),
         "event": event.value,
         "resource": resource,
-        "related": [
-            {
-                "prefect.resource.id": stage_resource_id(sitting, stage),
-                "prefect.resource.role": "stage",
-                "prefect.resource.name": f"{sitting} {stage.value}",
-                "examflow.sitting": sitting,
-                "examflow.stage": stage.value,
-                LAST_STATE_LABEL: last_state,
-            }
-        ],
+        "related": related,
         "payload": {},
     }
 
@@ -97,10 +110,11 @@ def emit_condition_changed(
     party: str | None = None,
     what: str = "",
     as_of: datetime | None = None,
+    sitting_related: bool = False,
 ) -> int:
     """Emit ``event`` once per stage in ``stages`` and refresh the sitting's overview artifact
     (at ``as_of``, default now); returns how many events were sent (0 when Prefect is not
-    configured or not reachable). Never raises."""
+    configured or not reachable). Never raises. ``sitting_related``: see condition_event."""
     sent = 0
     try:
         wanted = list(dict.fromkeys(StageCode(s) for s in stages))
@@ -120,6 +134,7 @@ def emit_condition_changed(
                 runs[stage].state if stage in runs else NO_RUN_YET,
                 party=party,
                 what=what,
+                sitting_related=sitting_related,
             )
             for stage in wanted
         ]

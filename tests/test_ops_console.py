@@ -6,7 +6,7 @@ import json
 import re
 import socket
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,11 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import ConcurrencyLimitStrategy
 from prefect.client.schemas.sorting import ArtifactSort
+from prefect.server.events.schemas.automations import EventTrigger
+from prefect.server.events.schemas.events import ReceivedEvent
 from prefect.settings import PREFECT_API_URL
 
+from deployments.build import rerun_stalled_trigger
 from examflow.db import session_scope
 from flows.sitting_checkpoint import sitting_checkpoint
 from models.domain import SHANGHAI, Checkpoint, StageCode
@@ -157,6 +160,49 @@ def test_the_overview_shows_every_stage_and_an_ops_fact_refreshes_it_and_emits_a
     assert stage["prefect.resource.role"] == "stage"
     assert stage["examflow.last-checkpoint-state"] == "Stalled"
     assert not re.search(r"\d{17}[\dX]", json.dumps(event))  # no ID number
+
+
+def test_a_school_action_emits_school_acted_with_the_stage_and_the_sitting_as_related_resources(
+    stalled_install: Path, api_url: str, mail_sink: MailSink
+) -> None:
+    from tests.test_portal_security import ask_for_link, csrf_of, mailed_tokens, portal_at, sign_in
+
+    since = datetime.now(UTC)
+    with portal_at("2024-05-06T09:00:00") as portal:  # P1's platform_install window
+        assert ask_for_link(portal, "P1", "a@p1.edu.cn") == 200
+        assert sign_in(portal, mailed_tokens(mail_sink)[-1]) == 303
+        csrf = csrf_of(portal.get("/schools/P1/sittings/2024-1").text)
+        done = portal.post(
+            "/schools/P1/sittings/2024-1/facts", data={"fact": "mock_passed", "csrf": csrf}
+        )
+        assert done.status_code == 200
+
+    (event,) = events_named(api_url, "examflow.school.acted", "fact:mock_passed", since, 1)
+    # the main resource, which the re-run automation matches, is the sitting as before
+    assert event["resource"]["prefect.resource.id"] == "examflow.sitting.2024-1"
+    assert event["resource"]["examflow.sitting"] == "2024-1"
+    assert event["resource"]["examflow.party"] == "P1"
+    stage, sitting = event["related"]
+    assert (stage["prefect.resource.role"], stage["prefect.resource.id"]) == (
+        "stage",
+        "examflow.stage.2024-1.platform_install",
+    )
+    assert stage["examflow.last-checkpoint-state"] == "none"
+    assert (sitting["prefect.resource.role"], sitting["prefect.resource.id"]) == (
+        "sitting",
+        "examflow.sitting.2024-1",
+    )
+    assert "a@p1.edu.cn" not in json.dumps(event)
+    assert not re.search(r"\d{17}[\dX]", json.dumps(event))  # no ID number
+    # the re-run automation's trigger, as Prefect's server judges it, still takes the event
+    # when the stage's last checkpoint ended Stalled, and only then
+    spec = rerun_stalled_trigger(timedelta(seconds=30)).model_dump(
+        include={"expect", "match", "match_related", "for_each", "posture", "within"}
+    )
+    trigger = EventTrigger.model_validate(spec)
+    assert not trigger.covers(ReceivedEvent.model_validate(event))
+    stage["examflow.last-checkpoint-state"] = "Stalled"
+    assert trigger.covers(ReceivedEvent.model_validate(event))
 
 
 def test_an_imported_file_emits_one_event_per_stage_it_may_complete(
