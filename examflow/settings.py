@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     mail_from: str = "examflow <examflow@localhost>"
     ops_email: str = "ops@localhost"
     public_url: str = "http://127.0.0.1:8090"
+    # the organiser's private key file, where checkpoints run: the certificates checkpoint then
+    # re-signs the revocation list itself after revoking superseded certificates
+    organiser_key_file: Path | None = None
     link_secret: SecretStr | None = None
     portal_host: str = "127.0.0.1"
     portal_port: int = 8090

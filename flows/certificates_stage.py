@@ -21,7 +21,10 @@ def certificates_stage(
     and the school have signed (never twice). Complete when every passing candidate of every
     school has an e-certificate of the current batch; `open` and `remind` mail the schools
     that have not signed; `close` stalls otherwise. A review that changed a score voids the
-    batch's signatures: both parties sign again (`examflow sign`), then Retry.
+    batch's signatures: both parties sign again (`examflow sign`), then Retry. Issuing a
+    corrected certificate revokes the old one, and a review that failed a holder revokes
+    theirs; the revocation list is then re-signed when EXAMFLOW_ORGANISER_KEY_FILE is set,
+    else the run's log warns that the organiser must (`examflow certificates status-list`).
     """
     moment = flow_moment(as_of)
     issue_certificates(sitting, moment)

@@ -84,6 +84,7 @@ it then."""
 SUPERSEDED_REASON = (
     "复核后成绩已更正，由重新签发的证书取代（superseded by a corrected certificate）"
 )
+NO_LONGER_PASSED_REASON = "复核后成绩未达合格标准，证书撤销（no longer passed after a review）"
 HOLDER_CHECKS_PER_HOUR = 10  # ID checks against one certificate, from anyone
 HOLDER_CHECKS_PER_CLIENT_PER_HOUR = 30  # ID checks from one client address, any certificate
 SIGNATURE_CLOCK_SKEW = timedelta(minutes=5)
@@ -638,6 +639,7 @@ class IssueReport:
     issued: int = 0
     unchanged: int = 0
     superseded: int = 0  # earlier credentials revoked because a corrected one replaced them
+    withdrawn: int = 0  # credentials revoked because a review left their holder not passing
     waiting: dict[str, list[str]] = field(default_factory=dict)  # school -> problems
 
 
@@ -659,6 +661,7 @@ def issue(session: Session, sitting: Sitting, as_of: datetime, public_url: str) 
             ).where(IssuedCertificate.sitting_code == sitting.code)
         )
     }
+    in_batches: set[int] = set()
     for school, batch in build_batches(session, sitting, public_url).items():
         digest = batch_digest(batch)
         numbers = {e.certificate_number: e for e in batch.entries}
@@ -669,6 +672,7 @@ def issue(session: Session, sitting: Sitting, as_of: datetime, public_url: str) 
                 ).where(col(CertificateNumber.certificate_number).in_(list(numbers)))
             ).all()
         )
+        in_batches.update(regs.values())
         if all(existing.get(rid, (None, ""))[1] == digest for rid in regs.values()):
             # issued from this very batch: nothing to build, whatever became of the keys since
             report.unchanged += len(regs)
@@ -702,17 +706,39 @@ def issue(session: Session, sitting: Sitting, as_of: datetime, public_url: str) 
                     )
                 )
             else:
-                if current.status_index is not None and current.status_index != index:
-                    _revoke_index(
-                        session, current, current.status_index, SUPERSEDED_REASON, as_of, True
-                    )
+                old = current.status_index
+                if old is not None and old != index and active_revocation(session, old) is None:
+                    _revoke_index(session, current, old, SUPERSEDED_REASON, as_of, True)
                     report.superseded += 1
                 current.batch_digest, current.credential_json = digest, text
                 current.issued_at, current.status_index = in_utc(as_of), index
                 session.add(current)
             report.issued += 1
+    report.withdrawn = _revoke_no_longer_passed(session, existing, in_batches, as_of)
     session.flush()
     return report
+
+
+def _revoke_no_longer_passed(
+    session: Session,
+    existing: dict[int, tuple[int | None, str]],
+    in_batches: set[int],
+    as_of: datetime,
+) -> int:
+    """Revoke the issued credentials whose holders no batch holds any more (a review lowered
+    the score below the pass mark); returns how many. Like a superseded one, such a revocation
+    is not lifted by `unrevoke`: a later review that passes the holder again issues anew."""
+    revoked = 0
+    for rid, (row_id, _) in existing.items():
+        if rid in in_batches:
+            continue
+        issued = session.get(IssuedCertificate, row_id) if row_id is not None else None
+        index = issued.status_index if issued is not None else None
+        if issued is None or index is None or active_revocation(session, index) is not None:
+            continue
+        _revoke_index(session, issued, index, NO_LONGER_PASSED_REASON, as_of, True)
+        revoked += 1
+    return revoked
 
 
 def certificates_condition(
@@ -860,6 +886,18 @@ def active_revocation(session: Session, status_index: int) -> CertificateRevocat
     ).first()
 
 
+def reissued_at(session: Session, number: str, current_index: int | None) -> datetime | None:
+    """When the last earlier version of certificate ``number`` was superseded by a corrected
+    one (the version at ``current_index`` being the one issued now); None if never."""
+    return session.exec(
+        select(sa_func.max(CertificateRevocation.revoked_at)).where(
+            CertificateRevocation.certificate_number == number,
+            CertificateRevocation.status_index != current_index,
+            col(CertificateRevocation.superseded).is_(True),
+        )
+    ).first()
+
+
 def revocation_of(session: Session, credential: dict[str, Any]) -> CertificateRevocation | None:
     """The revocation in force for this credential document (by its credentialStatus)."""
     index = status_index_of(credential)
@@ -912,6 +950,8 @@ def unrevoke(session: Session, number: str, as_of: datetime) -> CertificateRevoc
         row = active_revocation(session, issued.status_index)
     if row is None or issued is None:
         raise CertificateError(f"{number} is not revoked")
+    if row.superseded:  # a review's, not a mistake's: the holder's result decides
+        raise CertificateError(f"{number} was revoked by a review ({row.reason}): it stays so")
     row.unrevoked_at = in_utc(as_of)
     session.add(row)
     session.flush()
@@ -969,6 +1009,21 @@ def publish_status_list(
     session.add(record)
     session.flush()
     return signed
+
+
+def status_list_outdated(session: Session, sitting_code: str) -> bool:
+    """Whether a revocation was made or lifted in the sitting since its list was last signed
+    (or none was signed yet while a revocation is in force): the organiser must re-sign it."""
+    record = session.get(StatusListRecord, (sitting_code, "revocation"))
+    rows = session.exec(
+        select(CertificateRevocation.revoked_at, CertificateRevocation.unrevoked_at).where(
+            CertificateRevocation.sitting_code == sitting_code
+        )
+    ).all()
+    if record is None:
+        return any(unrevoked is None for _, unrevoked in rows)
+    signed = in_utc(record.signed_at)
+    return any(in_utc(t) > signed for row in rows for t in row if t is not None)
 
 
 def published_status_list(session: Session, sitting_code: str) -> str | None:

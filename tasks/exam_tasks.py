@@ -5,10 +5,11 @@ from datetime import datetime
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from adapters.key_files import load_private_key
 from examflow.db import session_scope
 from examflow.settings import get_settings
 from models.arrangement import ArrangementReport, arrange
-from models.certificates import issue
+from models.certificates import issue, publish_status_list, status_list_outdated
 from models.scores import publish
 from models.sittings import get_sitting
 
@@ -38,12 +39,32 @@ def publish_scores(sitting: str, as_of: datetime) -> bool:
 @task(name="issue-certificates", cache_policy=NO_CACHE)
 def issue_certificates(sitting: str, as_of: datetime) -> int:
     """Issue the e-certificates both parties have signed; returns how many are new."""
+    settings, logger = get_settings(), get_run_logger()
     with session_scope() as session:
-        report = issue(session, get_sitting(session, sitting), as_of, get_settings().public_url)
-    get_run_logger().info(
-        "%s issued, %s unchanged, %s school(s) waiting for signatures",
+        row = get_sitting(session, sitting)
+        report = issue(session, row, as_of, settings.public_url)
+        outdated = status_list_outdated(session, sitting)
+        if outdated and settings.organiser_key_file is not None:
+            key = load_private_key(settings.organiser_key_file)
+            publish_status_list(session, row, key, as_of, settings.public_url)
+            outdated = False
+            logger.info("revocation list of %s re-signed with the organiser's key", sitting)
+    logger.info(
+        "%s issued, %s unchanged, %s school(s) waiting for signatures; earlier certificates "
+        "revoked: %s superseded by a corrected one, %s no longer passed",
         report.issued,
         report.unchanged,
         len(report.waiting),
+        report.superseded,
+        report.withdrawn,
     )
+    if outdated:
+        logger.warning(
+            "the published revocation list of %s is out of date: the verification page shows "
+            "the revocations now; the list follows when the organiser re-signs it "
+            "(examflow certificates status-list %s --key ORGANISER_KEY, or set "
+            "EXAMFLOW_ORGANISER_KEY_FILE where checkpoints run)",
+            sitting,
+            sitting,
+        )
     return report.issued

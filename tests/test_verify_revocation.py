@@ -193,8 +193,65 @@ def test_a_review_after_issuance_revokes_the_old_certificate_once_the_corrected_
     assert run("certificates", "verify", str(new)).exit_code == 0
     old_index = json.loads(old.read_text(encoding="utf-8"))["credentialStatus"]["statusListIndex"]
     assert corrected["credentialStatus"]["statusListIndex"] != old_index
-    assert "查验结果：有效" in client.get(f"/verify/{number}").text  # the number shows the new one
+    page = client.get(f"/verify/{number}").text  # the number shows the new one, and says so
+    assert "查验结果：有效" in page
+    assert f"此前签发的版本已于 {AFTER[:10]} 因复核更正成绩而撤销" in page
     assert (
         run("certificates", "status-list", "2024-1", "--key", str(keys["organiser"])).exit_code == 0
     )
     assert bit(read_list(client)[1], int(old_index)) == 1
+
+
+def review_score(folder: Path, ticket: str, score: int) -> None:
+    review = write_csv(folder / "review.csv", ["准考证号"], [[ticket]])
+    assert (
+        run("review", "file", "2024-1", "P3", str(review), "--as-of", "2024-05-30").exit_code == 0
+    )
+    assert run("review", "resolve", "1", "--score", str(score), "--as-of", AFTER).exit_code == 0
+
+
+def test_a_review_leaving_the_holder_below_the_pass_mark_revokes_the_issued_certificate(
+    keys: dict[str, Path], scored: dict[str, str], register_loaded: Path, client: TestClient
+) -> None:
+    number = f"WD{scored['甲1']}"
+    old = exported(register_loaded, number, "old")
+    review_score(register_loaded, scored["甲1"], 40)
+
+    assert issue_now() == (0, 0)  # 甲1 holds no batch entry any more: nothing to issue
+    revoked = run("certificates", "verify", str(old))
+    assert revoked.exit_code == 1 and "no longer passed after a review" in revoked.stdout
+    page = client.get(f"/verify/{number}").text
+    assert "查验结果：已撤销" in page and "复核后成绩未达合格标准" in page
+    assert issue_now() == (0, 0)  # a second run revokes nothing twice
+    unrevoked = run("certificates", "unrevoke", number)
+    assert unrevoked.exit_code == 1 and "revoked by a review" in unrevoked.stderr
+
+
+@pytest.mark.prefect
+def test_the_certificates_checkpoint_re_signs_the_list_after_superseding_with_the_key_file(
+    keys: dict[str, Path],
+    scored: dict[str, str],
+    register_loaded: Path,
+    client: TestClient,
+    prefect_server: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from datetime import datetime
+
+    from flows.certificates_stage import certificates_stage
+    from models.domain import SHANGHAI, Checkpoint
+
+    number = f"WD{scored['甲1']}"
+    old = exported(register_loaded, number, "old")
+    old_index = json.loads(old.read_text(encoding="utf-8"))["credentialStatus"]["statusListIndex"]
+    review_score(register_loaded, scored["甲1"], 93)
+    for party in ("organiser", "P3"):
+        signed = run(
+            "sign", "2024-1", "--party", party, "--key", str(keys[party]), "--as-of", AFTER
+        )
+        assert signed.exit_code == 0, signed.output
+    monkeypatch.setenv("EXAMFLOW_ORGANISER_KEY_FILE", str(keys["organiser"]))
+    moment = datetime(2024, 6, 3, 9, tzinfo=SHANGHAI)  # P1 and N1 have not signed: mail waits
+    certificates_stage("2024-1", Checkpoint.remind, moment, return_state=True)
+    assert run("certificates", "verify", str(old)).exit_code == 1  # superseded by the run
+    assert bit(read_list(client)[1], int(old_index)) == 1  # and listed: no status-list by hand

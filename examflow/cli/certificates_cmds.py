@@ -228,7 +228,10 @@ def _publish(sitting: str, private_key: object, as_of: str | None) -> None:
     out.print(f"revocation list of {sitting} signed and published at {document['id']}")
 
 
-KEY_FOR_LIST = "The organiser's private key file: re-signs the sitting's revocation list now."
+KEY_FOR_LIST = (
+    "The organiser's private key file (default: EXAMFLOW_ORGANISER_KEY_FILE, if set): "
+    "re-signs the sitting's revocation list now."
+)
 
 
 @certificates_app.command("status-list")
@@ -254,6 +257,7 @@ def revoke_command(
 ) -> None:
     """Revoke an issued e-certificate; with --key, re-sign the published revocation list."""
     try:
+        key = key or get_settings().organiser_key_file
         private_key = load_private_key(key) if key is not None else None
         with session_scope() as session:
             row = revoke(session, number, reason, parse_as_of(as_of))
@@ -272,6 +276,7 @@ def unrevoke_command(
 ) -> None:
     """Lift a revocation made by mistake (a superseded certificate stays revoked)."""
     try:
+        key = key or get_settings().organiser_key_file
         private_key = load_private_key(key) if key is not None else None
         with session_scope() as session:
             row = unrevoke(session, number, parse_as_of(as_of))

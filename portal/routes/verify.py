@@ -42,6 +42,7 @@ from models.certificates import (
     issued_credential,
     note_holder_check,
     published_status_list,
+    reissued_at,
     revocation_in_force,
     status_index_of,
     verification_keys,
@@ -95,6 +96,7 @@ class Verdict:
     ok: bool
     signed_by: tuple[str, ...]
     problems: tuple[str, ...]
+    reissued_at: datetime | None  # when an earlier version was superseded by this one
 
 
 class Verdicts:
@@ -120,15 +122,17 @@ class Verdicts:
             return found
         credential = json.loads(issued.text)
         report = self._verifier_for(verification_keys(session)).verify(credential)
+        index = status_index_of(credential)
         verdict = Verdict(
             number,
             credential,
             issued.text.encode("utf-8"),
             _etag(issued.text),
-            status_index_of(credential),
+            index,
             report.ok,
             tuple(report.signed_by),
             tuple(report.problems),
+            reissued_at(session, number, index),
         )
         with self._lock:
             self._memo[key] = verdict
@@ -301,6 +305,7 @@ class CertificateView:
     revoked_on: str
     reason: str
     superseded: bool
+    reissued_on: str  # an earlier version of this number was superseded by this one that day
     problems: tuple[str, ...]
 
 
@@ -323,6 +328,7 @@ def _view(verdict: Verdict, revocation: RevocationInForce | None) -> Certificate
         revoked_on=_date(revocation.revoked_at) if revocation else "",
         reason=revocation.reason if revocation else "",
         superseded=bool(revocation and revocation.superseded),
+        reissued_on=_date(verdict.reissued_at) if verdict.reissued_at else "",
         problems=verdict.problems,
     )
 
