@@ -16,7 +16,7 @@ from sqlmodel import col, func, select
 from examflow.db import session_scope
 from examflow.overview import publish_overview_in_run
 from examflow.settings import get_settings
-from models.domain import in_shanghai
+from models.domain import StageCode, in_shanghai
 from models.go_no_go import (
     GO_NO_GO_LABELS_ZH,
     GoNoGo,
@@ -33,6 +33,7 @@ from models.outbox import MessageDraft, message_domain, queue_messages
 from models.schools import School
 from models.sittings import get_sitting
 from models.stages import site_readiness
+from notifications.compose import portal_links, with_portal_link
 from notifications.rendering import render_message
 from notifications.sender import DeliveryReport, deliver_sync
 from tasks.smtp import smtp_config
@@ -132,14 +133,19 @@ def record_choices(
 
 def send_decision_mail(sitting: str, decision_ids: list[int], as_of: datetime) -> DeliveryReport:
     """Mail each decision to its site through the outbox (once per decision, whatever the
-    day of a re-run) and deliver it now."""
+    day of a re-run) and deliver it now; like every mail to a school, it carries a sign-in
+    link to the site's sitting page at the exam stage (where it uploads its attendance)."""
     settings = get_settings()
     with session_scope() as session:
         row = get_sitting(session, sitting)
         planned = plan_decision_messages(session, row, decisions_by_id(session, decision_ids))
+        portal = portal_links(session, settings.public_url, row, as_of)
         drafts = []
         for p in planned:
-            rendered = render_message(TEMPLATE, p.context)
+            context = with_portal_link(
+                p.context, portal, p.recipient_ref, p.to_addr, StageCode.exam
+            )
+            rendered = render_message(TEMPLATE, context)
             drafts.append(
                 MessageDraft(
                     sitting_code=sitting,

@@ -34,6 +34,7 @@ from flows.exam_stage import exam_stage
 from models.arrangement import SeatAssignment
 from models.domain import SHANGHAI, Checkpoint
 from models.go_no_go import GoNoGoDecision
+from models.portal_access import PortalLink
 from notifications.sink import MailSink
 from tests.cli import run
 from tests.helpers import OPEN, new_id, reg_file
@@ -318,6 +319,41 @@ def test_go_no_go_on_the_command_line_records_who_mails_the_site_and_lists_held_
     # before the decision was made, a replay sees no waiver
     _, earlier = exam_items("2024-05-17T10:01")
     assert ("P1", "mock_passed") in {(i["party"], i["item"]) for i in earlier}
+
+
+def test_the_decision_mail_signs_the_site_in_at_its_sitting_page_s_exam_stage(
+    exam_eve: Path, mail_sink: MailSink
+) -> None:
+    from tests.test_portal_mail_links import LINK, sign_in_at
+
+    decided = run(
+        "go-no-go", "2024-1", "--site", "P1", "--go", "--reason", "平台已装好",
+        "--by", "王运维", "--as-of", "2024-05-17T10:00",
+    )  # fmt: skip
+    assert decided.exit_code == 0, decided.output
+
+    (message,) = received(mail_sink.mail_dir)
+    text = text_of(message)
+    html = message.get_body(("html",))
+    assert html is not None
+    found = LINK.search(text)
+    assert found is not None and "在学校服务平台办理" in text
+    token = found.group(1)
+    assert f'href="{found.group(0)}"' in str(html.get_content())  # type: ignore[attr-defined]
+    with session_scope() as session:
+        [link] = session.exec(select(PortalLink)).all()
+    assert (link.school_code, link.contact, link.sitting_code, link.stage) == (
+        "P1",
+        "a@p1.edu.cn",
+        "2024-1",
+        "exam",
+    )
+    assert token not in link.token_hash
+    # on the exam day and after it, the link opens the site's page at the exam stage
+    assert sign_in_at("2024-05-18T16:00:00", token) == (
+        303,
+        "/schools/P1/sittings/2024-1#stage-exam",
+    )
 
 
 @pytest.mark.parametrize(
