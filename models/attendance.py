@@ -1,15 +1,16 @@
 """Attendance on exam day (出勤): present or absent, per ticket number."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, select
 
 from models.arrangement import SeatAssignment
-from models.domain import in_utc
+from models.domain import StageCode, in_utc
 from models.importer import Importer, Upload
 from models.problems import RejectedFileError, RowProblem
+from models.sitting_calendar import SittingSpec, Window
 from models.table import Column, Table
 
 PRESENT = {"出席", "到考", "present", "是", "1", "y", "yes"}
@@ -32,6 +33,17 @@ ATTENDANCE_COLUMNS = (
     Column("ticket_number", ("准考证号", "ticket number", "ticket")),
     Column("attendance", ("出勤", "出勤情况", "attendance", "present")),
 )
+
+
+def attendance_window(spec: SittingSpec) -> Window:
+    """When a site may upload its attendance sheet: from the exam day (it is taken during the
+    exam) until the scores are published, i.e. to the end of the day before publicity opens.
+    Scores are imported before then and refuse candidates without attendance; the notice
+    dates publicity, not the scores' arrival, so publicity's opening is the dated bound."""
+    exam, publicity = spec.window(StageCode.exam), spec.window(StageCode.publicity)
+    if publicity.opens is None or publicity.opens <= exam.close_day:  # pragma: no cover
+        return exam  # a calendar with publicity on the exam day: never accepted by its check
+    return Window(opens=exam.opens, closes=publicity.opens - timedelta(days=1))
 
 
 def record_attendance(

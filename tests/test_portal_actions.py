@@ -11,6 +11,8 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from examflow.db import session_scope
+from models.arrangement import SeatAssignment
+from models.attendance import Attendance
 from models.certificates import PaperRequest
 from models.domain import SHANGHAI
 from models.facts import SiteFact, facts_by_site
@@ -228,6 +230,46 @@ def test_a_site_records_who_attended_its_training_and_uploads_only_its_own_rooms
         ]
         audit = [(a.action, a.detail) for a in session.exec(select(PortalAudit))]
     assert audit == [("fact:affairs_trained", "张老师、李老师"), ("rooms_upload", "2 rows")]
+
+
+def test_a_site_uploads_its_attendance_from_the_exam_day_until_publicity_opens(
+    register_loaded: Path, as_school: SignIn
+) -> None:
+    rows = [["P3", f"甲{i}", new_id(), "初级", ""] for i in range(2)]
+    assert (
+        run("register", "2024-1", str(reg_file(register_loaded, rows)), "--as-of", OPEN).exit_code
+        == 0
+    )
+    assert run("arrange", "2024-1", "--as-of", "2024-05-06T23:00").exit_code == 0
+    with session_scope() as session:
+        tickets = sorted(session.exec(select(SeatAssignment.ticket_number)))
+    sheet = "准考证号,出勤\n" + f"{tickets[0]},出席\n{tickets[1]},缺考\n"
+    dates = "办理时间：考试当天至成绩公示开始前，2024-05-18 00:00 至 2024-05-28 23:59"
+
+    def upload(as_of: str) -> tuple[int, str]:
+        client, csrf = as_school("P3", as_of)
+        answer = client.post(
+            page_url("P3", "attendance"),
+            data={"csrf": csrf},
+            files={"file": ("att.csv", sheet.encode())},
+        )
+        return answer.status_code, client.get(page_url("P3")).text
+
+    before, before_page = upload("2024-05-17T16:00:00")  # the eve of the exam (05-18)
+    day_after, day_after_page = upload("2024-05-19T10:00:00")
+    published, published_page = upload("2024-05-29T09:00:00")  # publicity opens
+
+    assert (before, day_after, published) == (409, 200, 409)
+    assert f"{dates}（当前不在办理时间内）" in before_page
+    assert f"{dates}</p>" in day_after_page
+    assert '<button type="submit">上传出勤表</button>' in day_after_page
+    assert f"{dates}（当前不在办理时间内）" in published_page
+    assert '<button type="submit" disabled>上传出勤表</button>' in published_page
+    with session_scope() as session:
+        recorded = {a.ticket_number: a.present for a in session.exec(select(Attendance))}
+        audit = [(a.action, a.detail) for a in session.exec(select(PortalAudit))]
+    assert recorded == {tickets[0]: True, tickets[1]: False}
+    assert audit == [("attendance_upload", "2 rows")]
 
 
 def test_after_publicity_a_school_files_a_review_for_its_own_candidates_and_sees_the_answer(

@@ -1,7 +1,9 @@
 """Sites: a pilot school applies to be one; a school without a site asks one to host it
 (借考) and the site answers; a site records its facts (who attended the training), uploads its
-rooms file and, on the exam day, its attendance sheet. Each through the CLI's domain function."""
+rooms file and, from the exam day until publicity opens, its attendance sheet. Each through
+the CLI's domain function."""
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +22,7 @@ from sqlmodel import Session
 
 from adapters.tabular import MAX_BYTES
 from examflow.importing import ImportRefusedError, import_file
-from models.attendance import ATTENDANCE_IMPORTER
+from models.attendance import ATTENDANCE_IMPORTER, attendance_window
 from models.domain import StageCode
 from models.facts import FACT_LABELS_ZH, FactError, SiteFact, record_fact
 from models.host_requests import decide_host_request, request_host
@@ -29,6 +31,7 @@ from models.portal_access import own_rows_only
 from models.problems import RejectedFileError
 from models.rooms import ROOMS_IMPORTER
 from models.schools import apply_for_site
+from models.sitting_calendar import SittingSpec, Window
 from models.sittings import Sitting
 from models.stages import SITE_FACTS
 from portal.auth import SignedIn, check_csrf, own_school, signed_in
@@ -165,6 +168,7 @@ def _upload(
     importer: Importer[Any],
     file: UploadFile,
     done: str,
+    window_of: Callable[[SittingSpec], Window] | None = None,
 ) -> Response:
     data, file_name = file.file.read(MAX_BYTES + 1), file.filename or "upload.csv"
 
@@ -183,7 +187,7 @@ def _upload(
             raise RejectedFileError(exc.problems) from None
         return f"{imported.rows} rows", f"{file_name}：{done}（{imported.rows} 行）"
 
-    return act(request, background, user, sitting_code, stage, action, do)
+    return act(request, background, user, sitting_code, stage, action, do, window_of)
 
 
 @router.post(BASE + "/rooms")
@@ -225,8 +229,8 @@ def upload_attendance(
     csrf: str = Form(""),
     user: SignedIn = Depends(signed_in),
 ) -> Response:
-    """The site's attendance sheet (准考证号, 出勤; its own candidates' tickets only), on the
-    exam day (`examflow attendance`)."""
+    """The site's attendance sheet (准考证号, 出勤; its own candidates' tickets only), from the
+    exam day until publicity opens (attendance_window; `examflow attendance`)."""
     _checked(request, user, school_code, csrf)
     if not user.is_site:
         raise HTTPException(status_code=404)
@@ -241,4 +245,5 @@ def upload_attendance(
         importer,
         file,
         "出勤已记录",
+        attendance_window,
     )

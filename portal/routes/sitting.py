@@ -11,6 +11,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from models.arrangement import SeatAssignment
+from models.attendance import attendance_window
 from models.condition import Missing, describe_zh
 from models.domain import SOCIAL, STAGE_LABELS_ZH, StageCode
 from models.facts import FACT_LABELS_ZH, FactError, SiteFact
@@ -31,7 +32,7 @@ from models.registration import Registration, WithdrawError
 from models.resident_id import mask_resident_id
 from models.schools import School, SiteAgreement, SiteApplication, SiteRuleError
 from models.scores import ReviewItem, ReviewRequest, ScoreError, publication_of
-from models.sitting_calendar import Window
+from models.sitting_calendar import SittingSpec, Window
 from models.sittings import Sitting, UnknownSittingError, get_sitting, list_sittings
 from models.stages import SITE_FACTS, SiteFactsRead, items_for_party
 from portal.auth import SignedIn, client_address, own_school, signed_in
@@ -286,6 +287,7 @@ def page_context(
         "asked": host_requests(session, sitting.code, guest=code),
         "incoming": host_requests(session, sitting.code, host=code) if is_site else [],
         "guests": guests_of(session, sitting.code, code) if is_site else [],
+        "attendance": action_window(attendance_window(sitting.spec), as_of) if is_site else None,
         "trained": trained_names(session, sitting.code, code) if is_site else {},
         "results": results_of(session, sitting.code, code),
         "reviews": reviews_of(session, sitting.code, code),
@@ -346,8 +348,10 @@ def act(
     stage: StageCode,
     action: str,
     do: Callable[[Session, Sitting, datetime], tuple[str, str]],
+    window_of: Callable[[SittingSpec], Window] | None = None,
 ) -> Response:
-    """One school action: only while ``stage``'s window is open (409 otherwise); ``do``
+    """One school action: only while ``stage``'s window is open (``window_of`` the sitting's,
+    if the action has its own: 409 otherwise); ``do``
     calls the domain function in one transaction with the audit row, returning (audit
     detail, message); a refusal changes nothing and is shown on the page (422), except one
     naming a row that is not this school's (another school's id, or none), which answers 404
@@ -357,7 +361,8 @@ def act(
     try:
         with portal.db() as session:
             sitting = sitting_or_404(session, sitting_code)
-            if not sitting.spec.window(stage).contains(as_of):
+            window = sitting.spec.window(stage) if window_of is None else window_of(sitting.spec)
+            if not window.contains(as_of):
                 raise HTTPException(status_code=409, detail="当前不在该事项的办理时间内")
             detail, message = do(session, sitting, as_of)
             record_action(
