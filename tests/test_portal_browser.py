@@ -159,6 +159,13 @@ def test_a_school_registers_its_site_gets_ready_and_it_files_a_review_all_in_the
         page.get_by_role("status").filter(has_text="已报名 2 名考生").wait_for()
         listed = page.get_by_role("table", name="已报名考生").inner_text()
         assert "王小明" in listed and ids[0][:6] + "********" + ids[0][-4:] in listed
+        # each row's withdraw button is named 撤销; the row says whose (its row header)
+        registered = page.get_by_role("table", name="已报名考生")
+        assert registered.get_by_role("button", name="撤销", exact=True).count() == 2
+        mine = registered.get_by_role("row").filter(
+            has=page.get_by_role("rowheader", name="王小明", exact=True)
+        )
+        assert mine.get_by_role("button", name="撤销", exact=True).count() == 1
         assert ids[0] not in page.content()
         with session_scope() as session:
             names = sorted(r.name for r in session.exec(select(Registration)))
