@@ -364,6 +364,10 @@ def test_in_chromium_a_school_enrols_signs_and_anyone_verifies_its_certificate(
         number = f"WD{scored['甲1']}"
         checked = run("certificates", "verify", str(out / f"{number}.json"))
         assert checked.exit_code == 0 and "signed by organiser and P3" in checked.stdout
+        # as anyone else checks it: the portal's published keys and the list it names, by URL
+        keys_url = f"{public}/keys.json"
+        third = run("certificates", "verify", str(out / f"{number}.json"), "--keys", keys_url)
+        assert third.exit_code == 0 and "not revoked" in third.stdout, third.output
 
         # a second browser profile of the same school: its own key, pending, cannot sign
         second, other = enrol_in_a_new_profile()

@@ -255,3 +255,52 @@ def test_the_certificates_checkpoint_re_signs_the_list_after_superseding_with_th
     certificates_stage("2024-1", Checkpoint.remind, moment, return_state=True)
     assert run("certificates", "verify", str(old)).exit_code == 1  # superseded by the run
     assert bit(read_list(client)[1], int(old_index)) == 1  # and listed: no status-list by hand
+
+
+def test_a_third_party_verifies_with_the_published_keys_and_list_without_examflows_database(
+    keys: dict[str, Path],
+    scored: dict[str, str],
+    register_loaded: Path,
+    client: TestClient,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    number = f"WD{scored['甲1']}"
+    credential = exported(register_loaded, number, "third")
+    published = client.get("/keys.json")
+    assert published.status_code == 200 and published.headers["etag"]
+    keys_file = tmp_path / "keys.json"
+    keys_file.write_bytes(published.content)
+    # the listed organiser key is the one the list's proof verifies with (PyNaCl in read_list)
+    listed = {k["party"]: k["publicKeyBase64"] for k in published.json()["keys"]}
+    assert base64.b64decode(listed["organiser"]) == organiser_public_key()
+    read_list(client)  # signed by that key (checked with PyNaCl)
+    before = tmp_path / "list-before.json"
+    before.write_bytes(client.get("/status/2024-1/revocation").content)
+    revoked = run(
+        *("certificates", "revoke", number, "--reason", "证书信息有误"),
+        *("--key", str(keys["organiser"]), "--as-of", "2024-06-02T09:00"),
+    )
+    assert revoked.exit_code == 0, revoked.output
+    after = tmp_path / "list-after.json"
+    after.write_bytes(client.get("/status/2024-1/revocation").content)
+
+    # another install: an empty database, no key registered
+    monkeypatch.setenv("EXAMFLOW_HOME", str(tmp_path / "elsewhere"))
+    monkeypatch.setenv("EXAMFLOW_DATABASE_URL", f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    assert run("db", "upgrade").exit_code == 0
+    unknown = run("certificates", "verify", str(credential))
+    assert unknown.exit_code == 1 and "FAIL" in unknown.stdout
+    offline = ("certificates", "verify", str(credential), "--keys", str(keys_file))
+    valid = run(*offline, "--status-list", str(before))
+    assert valid.exit_code == 0 and "signed by organiser and P3" in valid.stdout
+    assert "not revoked" in valid.stdout
+    now_revoked = run(*offline, "--status-list", str(after))
+    assert now_revoked.exit_code == 1 and "REVOKED" in now_revoked.stdout
+
+    lent = published.json()
+    lent["keys"][0]["publicKeyBase64"] = lent["keys"][1]["publicKeyBase64"]
+    forged = tmp_path / "forged-keys.json"
+    forged.write_text(json.dumps(lent), encoding="utf-8")
+    refused = run("certificates", "verify", str(credential), "--keys", str(forged))
+    assert refused.exit_code == 1 and "its public key's id is" in refused.stderr

@@ -36,6 +36,8 @@ from models.credentials.batch import timestamp
 from models.credentials.errors import CredentialError
 from models.credentials.keys import ORGANISER, fingerprint, generate_keypair
 from models.credentials.offline import SigningRequest, sign_request
+from models.credentials.published_keys import registry_from_published
+from models.credentials.status_list import revoked_by_list
 from models.credentials.verification import verify_credential
 from models.sittings import UnknownSittingError, get_sitting
 
@@ -298,13 +300,54 @@ def _after_status_change(sitting: str, private_key: object, as_of: str | None) -
         )
 
 
+KEYS_HELP = (
+    "The portal's published keys, a file or its URL (EXAMFLOW_PUBLIC_URL/keys.json): check "
+    "with them and the published revocation list, without this install's database, as "
+    "anyone else does."
+)
+LIST_HELP = (
+    "With --keys: the sitting's revocation list, a file or its URL (default: the address "
+    "the credential names)."
+)
+MAX_DOWNLOAD_BYTES = 16 * 2**20
+
+
+def _json_from(source: str, what: str) -> object:
+    """A JSON document from a file or an http(s) URL; fails saying which and why."""
+    import httpx
+
+    try:
+        if not source.startswith(("http://", "https://")):
+            return json.loads(Path(source).read_text(encoding="utf-8"))
+        answer = httpx.get(source, timeout=20, follow_redirects=True)
+        answer.raise_for_status()
+        if len(answer.content) > MAX_DOWNLOAD_BYTES:
+            fail(f"{what} at {source} is larger than {MAX_DOWNLOAD_BYTES} bytes")
+        return json.loads(answer.content)
+    except (OSError, ValueError, httpx.HTTPError) as exc:
+        fail(f"{what}: cannot read {source} ({exc})")
+
+
 @certificates_app.command("verify")
-def verify(file: Path) -> None:
-    """Check both proofs and the content of an e-certificate (JSON); exit 1 saying what fails."""
+def verify(
+    file: Path,
+    keys_source: str | None = typer.Option(None, "--keys", help=KEYS_HELP),
+    status_list: str | None = typer.Option(None, "--status-list", help=LIST_HELP),
+) -> None:
+    """Check both proofs and the content of an e-certificate (JSON); exit 1 saying what fails.
+
+    Without --keys, against this install's key registry and revocations; with --keys, as a
+    third party: the published keys and the organiser-signed revocation list only.
+    """
     try:
         document = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         fail(f"{file}: not a readable JSON credential ({exc})")
+    if keys_source is not None:
+        _verify_published(document, keys_source, status_list)
+        return
+    if status_list is not None:
+        fail("--status-list goes with --keys (without them, this install's revocations count)")
     with session_scope() as session:
         keys = verification_keys(session)
         revoked = revocation_of(session, document) if isinstance(document, dict) else None
@@ -322,6 +365,39 @@ def verify(file: Path) -> None:
         )
         raise typer.Exit(1)
     out.print(f"OK: {document.get('id')} signed by " + " and ".join(report.signed_by))
+
+
+def _verify_published(document: object, keys_source: str, list_source: str | None) -> None:
+    try:
+        registry = registry_from_published(_json_from(keys_source, "the published keys"))
+    except CredentialError as exc:
+        fail(f"{keys_source}: {exc}")
+    report = verify_credential(document, registry)
+    if not report.ok:
+        for problem in report.problems:
+            out.print(f"FAIL: {problem}")
+        raise typer.Exit(1)
+    assert isinstance(document, dict)
+    signed = f"{document.get('id')} signed by " + " and ".join(report.signed_by)
+    entry = document.get("credentialStatus")
+    if entry is None:
+        out.print(f"OK: {signed} (issued before revocation lists: none to check)")
+        return
+    named = entry.get("statusListCredential") if isinstance(entry, dict) else None
+    source = list_source or (named if isinstance(named, str) else None)
+    if source is None:
+        fail("the credential names no revocation list: give one with --status-list")
+    listed = _json_from(source, "the revocation list")
+    try:
+        revoked = revoked_by_list(document, listed, registry)
+    except CredentialError as exc:
+        fail(f"revocation not checked: {source}: {exc}")
+    assert isinstance(listed, dict)
+    when = listed.get("validFrom")
+    if revoked:
+        out.print(f"REVOKED in the organiser's revocation list of {when}: {signed}")
+        raise typer.Exit(1)
+    out.print(f"OK: {signed}; not revoked in the organiser's revocation list of {when}")
 
 
 @certificates_app.command("paper")

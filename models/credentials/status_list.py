@@ -14,7 +14,7 @@ import base64
 import binascii
 import gzip
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -187,3 +187,21 @@ def status_list_problems(document: object, trusted_keys: KeyRegistry) -> list[st
     if not ed25519_ok(registered.public_key_b64, signature, message):
         return ["the status list's signature does not verify"]
     return []
+
+
+def revoked_by_list(credential: Mapping[str, Any], document: object, keys: KeyRegistry) -> bool:
+    """Whether the organiser-signed list ``document`` sets ``credential``'s revocation bit;
+    CredentialError when the list is not the one the credential names, is not signed by a key
+    in ``keys``, or the credential has no status entry."""
+    entry = credential.get("credentialStatus")
+    if not isinstance(entry, Mapping) or entry.get("statusPurpose") != REVOCATION:
+        raise CredentialError("the credential has no revocation status entry")
+    index, url = entry.get("statusListIndex"), entry.get("statusListCredential")
+    if not isinstance(index, str) or not index.isdigit() or not isinstance(url, str):
+        raise CredentialError("the credential's status entry has no index or list address")
+    if problems := status_list_problems(document, keys):
+        raise CredentialError("; ".join(problems))
+    assert isinstance(document, dict)
+    if document.get("id") != url:
+        raise CredentialError(f"the status list is {document.get('id')}, not {url}")
+    return bit_is_set(decode_list(document["credentialSubject"]["encodedList"]), int(index))

@@ -5,7 +5,7 @@ holder's name, level, sitting, the issuing parties and the date, never the ID nu
 ``/verify/<number>.json`` is the credential itself (to check both proofs offline); a holder
 can check an ID number against the credential's salted digest (POST, CSRF, nothing stored);
 ``/status/<sitting>/revocation`` is the organiser-signed revocation list the credentials point
-to.
+to, and ``/keys.json`` the public keys both are checked against (for checking offline).
 
 ID checks are limited per certificate and per client address an hour, counted in the database
 (``note_holder_check``), so every portal worker shares the counts. Answers are cacheable
@@ -48,6 +48,7 @@ from models.certificates import (
     verification_keys,
 )
 from models.credentials.keys import ORGANISER, RegisteredKey
+from models.credentials.published_keys import published_keys
 from models.credentials.verification import CredentialVerifier, id_matches
 from models.domain import in_shanghai
 from portal.auth import anonymous_csrf, check_anonymous_csrf, client_address, set_anonymous_csrf
@@ -379,6 +380,21 @@ def check_holder(
         return _page(request, number, verdict, revocation, "client_limited", status_code=429)
     matches = id_matches(verdict.credential, id_number)
     return _page(request, number, verdict, revocation, "match" if matches else "mismatch")
+
+
+@router.get("/keys.json")
+def keys_json(request: Request) -> Response:
+    """The public keys a credential's proofs and a revocation list are checked against (the
+    approved and revoked ones, with when each was revoked), for checking offline:
+    `examflow certificates verify FILE --keys …` or any Ed25519 code."""
+    _limited(request)
+    with portal_of(request).db() as session:
+        document = published_keys(verification_keys(session))
+    text = json.dumps(document, ensure_ascii=False, sort_keys=True)
+    etag = _etag(text)
+    if (not_modified := _cached(request, etag, private=False)) is not None:
+        return not_modified
+    return Response(text, media_type="application/json", headers=_cache_headers(etag, False))
 
 
 @router.get("/status/{sitting}/revocation")
