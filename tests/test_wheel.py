@@ -127,3 +127,26 @@ def test_a_missing_cjk_font_is_one_message_naming_the_package_and_variable(
     assert lines[0].startswith("error: EXAMFLOW_CJK_FONT="), result.stderr
     assert "apt-get install -y fonts-wqy-microhei" in lines[0]
     assert not (tmp_path / "var").exists()  # said before anything was started or stored
+
+
+def test_up_s_help_speaks_of_the_portal_and_the_old_port_option_is_still_taken(
+    tmp_path: Path,
+) -> None:
+    helped = run("up", "--help")
+    assert helped.exit_code == 0
+    assert "school portal" in helped.stdout and "--portal-port" in helped.stdout
+    assert "materials download" not in helped.stdout.lower()
+    assert "--materials-port" not in helped.stdout  # hidden: scripts still pass it
+    env = {
+        **os.environ,
+        "EXAMFLOW_HOME": str(tmp_path / "var"),
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "EXAMFLOW_CJK_FONT": str(tmp_path / "no-such-font.ttc"),  # stops before starting
+    }
+    old_name = _examflow("up", "--materials-port", "18090", env=env, cwd=tmp_path)
+    assert old_name.returncode == 1 and "EXAMFLOW_CJK_FONT" in old_name.stderr  # parsed
+    both = _examflow(
+        "up", "--portal-port", "18091", "--materials-port", "18090", env=env, cwd=tmp_path
+    )
+    assert both.returncode == 2 and "old name of --portal-port" in both.stderr
+    assert not (tmp_path / "var").exists()

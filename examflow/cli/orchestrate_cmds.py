@@ -100,22 +100,40 @@ def serve(
     prefect_serve(*all_deployments(specs, tuple(remind)), limit=4)
 
 
+PORTAL_PORT = 8090
+
+
 def up(
+    ctx: typer.Context,
     demo: bool = typer.Option(False, "--demo", help="Rehearse sitting 2024-1 first."),
     port: int = typer.Option(4200, help="Prefect server port (127.0.0.1)."),
     smtp_port: int = typer.Option(8025, help="SMTP sink port (127.0.0.1)."),
-    materials_port: int = typer.Option(8090, help="Materials download port (127.0.0.1)."),
+    portal_port: int = typer.Option(
+        PORTAL_PORT,
+        help="School portal port (127.0.0.1); it also serves the materials links mailed to sites.",
+    ),
+    materials_port: int | None = typer.Option(
+        None, "--materials-port", hidden=True, help="The old name of --portal-port."
+    ),
 ) -> None:
-    """Start a local Prefect server and UI, an SMTP sink under var/mail and the materials
-    download server, and serve the deployments of calendars/*.toml (else the shipped
-    calendars); all on 127.0.0.1.
+    """Start a local Prefect server and UI, an SMTP sink under var/mail and the school
+    portal, and serve the deployments of calendars/*.toml (else the shipped calendars); all
+    on 127.0.0.1.
     Ctrl-C stops everything."""
+    if materials_port is not None:  # the old name, still taken from scripts that use it
+        source = ctx.get_parameter_source("portal_port")  # typer's own click: by name
+        given = source is not None and source.name != "DEFAULT"
+        if given and portal_port != materials_port:
+            fail(
+                "give the portal's port once: --materials-port is the old name of --portal-port", 2
+            )
+        portal_port = materials_port
     require_cjk_font()
     from examflow.cli.local_stack import local_stack
 
     if demo:  # the portal shows the demo sitting as a school saw it during publicity
         os.environ.setdefault("EXAMFLOW_PORTAL_AS_OF", DEMO_PORTAL_AS_OF)
-    with local_stack(port, smtp_port, materials_port) as stack:
+    with local_stack(port, smtp_port, portal_port) as stack:
         out.print(
             f"Prefect UI: {stack.ui_url}   school portal: {stack.portal_url}/   "
             f"mail: {stack.mail_dir}/ (SMTP 127.0.0.1:{smtp_port})",
