@@ -402,12 +402,19 @@ def write_table(path: Path, header: Sequence[str], rows: Iterable[Sequence[objec
 
 
 def _write_xlsx(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    path.write_bytes(xlsx_bytes(header, rows))
+
+
+def xlsx_bytes(header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
+    """The ``.xlsx`` file write_table writes, as bytes (for a download without a file)."""
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet()
     sheet.append([_xlsx_value(sheet, value) for value in header])
     for row in rows:
         sheet.append([_xlsx_value(sheet, value) for value in row])
-    workbook.save(path)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
 
 
 def _xlsx_value(sheet: Any, value: object) -> object:

@@ -1,7 +1,9 @@
 """What a school does on its sitting's page, over HTTP against the real app: each action
 through the CLI's domain function, only while its window is open, all or nothing, audited."""
 
+import base64
 import io
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -135,6 +137,58 @@ def test_a_refused_file_s_problem_rows_download_as_the_errors_out_sheet_and_noth
     assert rows[1][0] == 2 and not rows[1][-1]
     assert rows[2][0] == 3 and "身份证号 (id_number)" in rows[2][-1]
     assert registration_ids("P3") == {}
+
+
+def sheet_rows(data: bytes) -> list[list[object]]:
+    sheet = openpyxl.load_workbook(io.BytesIO(data)).active
+    assert sheet is not None
+    return [[c.value for c in r] for r in sheet.iter_rows()]
+
+
+def test_a_refused_upload_s_page_links_its_problem_rows_as_the_errors_out_sheet_without_a_request(
+    register_loaded: Path, as_school: SignIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = [new_id(), new_id()]
+    bad = reg_file(
+        register_loaded, [["P3", "王小明", ids[0], "初级", ""], ["P3", "李娜", "123", "中级", ""]]
+    )
+    client, csrf = as_school("P3")
+
+    refused = client.post(
+        page_url("P3", "registration"),
+        data={"csrf": csrf},
+        files={"file": ("bad.csv", bad.read_bytes(), "text/csv")},
+    )
+
+    assert refused.status_code == 422
+    found = re.search(
+        r'<a download="2024-1-P3-problems\.xlsx" href="data:application/'
+        r'vnd\.openxmlformats-officedocument\.spreadsheetml\.sheet;base64,([A-Za-z0-9+/=]+)">'
+        r"下载问题行（XLSX）</a>",
+        refused.text,
+    )
+    assert found is not None
+    assert 'name="file"' not in refused.text.split('id="problems-title"')[1].split("</section>")[0]
+    rows = sheet_rows(base64.b64decode(found.group(1)))
+    assert rows[0][0] == "行号 row" and rows[0][-1] == "问题 problems"
+    assert rows[1][:2] == [2, "P3"] and not rows[1][-1]
+    assert rows[2][0] == 3 and "身份证号 (id_number)" in rows[2][-1]
+    # the rows the CLI's --errors-out writes for the same file
+    errors_out = register_loaded / "errors.xlsx"
+    cli = run("register", "2024-1", str(bad), "--as-of", OPEN, "--errors-out", str(errors_out))
+    assert cli.exit_code == 1 and sheet_rows(errors_out.read_bytes()) == rows
+    assert ids[0] not in refused.text  # only inside the sheet, never in the page's text
+    assert registration_ids("P3") == {}
+
+    # a sheet too big to come inside the page: the form that sends the file again instead
+    monkeypatch.setattr("portal.routes.registration.INLINE_MAX", 100)
+    big = client.post(
+        page_url("P3", "registration"),
+        data={"csrf": csrf},
+        files={"file": ("bad.csv", bad.read_bytes(), "text/csv")},
+    )
+    assert big.status_code == 422 and "data:application" not in big.text
+    assert '<button type="submit">下载问题行（XLSX）</button>' in big.text
 
 
 def test_a_school_is_offered_its_provinces_sites_and_may_ask_a_site_elsewhere_by_code(

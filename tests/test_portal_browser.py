@@ -4,6 +4,7 @@ registers, its site records its facts and downloads its PDFs, and after publicit
 review. Each step is checked in the database and in the stage's next checkpoint, evaluated
 by the domain function the checkpoint flows call (models.checkpoints.evaluate_checkpoint)."""
 
+import io
 import logging
 import re
 import socket
@@ -13,6 +14,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import openpyxl
 import pytest
 from sqlmodel import col, select
 
@@ -151,6 +153,14 @@ def test_a_school_registers_its_site_gets_ready_and_it_files_a_review_all_in_the
         assert "未保存任何数据" in problems.inner_text()
         row = problems.get_by_role("row").filter(has_text="身份证号 (id_number)")
         assert row.get_by_role("cell").first.inner_text() == "3"
+        # the problem rows download from the page itself: no file chosen again, no request
+        with page.expect_download() as download:
+            problems.get_by_role("link", name="下载问题行（XLSX）").click()
+        assert download.value.suggested_filename == "2024-1-P3-problems.xlsx"
+        sheet = openpyxl.load_workbook(io.BytesIO(download.value.path().read_bytes())).active
+        assert sheet is not None
+        rows = [[c.value for c in r] for r in sheet.iter_rows()]
+        assert rows[2][0] == 3 and "身份证号 (id_number)" in rows[2][-1]
         with session_scope() as session:
             assert session.exec(select(Registration)).all() == []
 
@@ -275,6 +285,7 @@ def test_a_school_registers_its_site_gets_ready_and_it_files_a_review_all_in_the
         r.getMessage() for r in caplog.records if r.name.startswith(("portal", "uvicorn"))
     )
     assert "POST /schools/P3/sittings/2024-1/registration 422" in server_log
+    assert "problems.xlsx" not in server_log  # the sheet came inside the refusal's page
     assert "GET /schools/P3/sittings/2024-1/materials/tickets.pdf 200" in server_log
     assert len(tokens) == 3 and not any(t in server_log for t in tokens)
     assert not any(i in server_log for i in ids)

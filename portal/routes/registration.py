@@ -1,9 +1,14 @@
 """Registration: upload the school's file (all or nothing, its own rows only), download the
-refused rows with their problems (the CLI's --errors-out sheet), withdraw a candidate (撤销)."""
+refused rows with their problems (the CLI's --errors-out sheet), withdraw a candidate (撤销).
 
-import tempfile
+The problem rows come back inside the refusal's page, as a data: link (下载问题行（XLSX）):
+the school need not choose its file again, and the sheet (with the ID numbers the school
+typed) is never in a URL the browser requests, so never in a server's or proxy's log nor in
+the browser's history. A sheet over INLINE_MAX falls back to a form that sends the file again.
+"""
+
+import base64
 from datetime import datetime
-from pathlib import Path
 from typing import TypeVar
 
 from fastapi import (
@@ -19,7 +24,7 @@ from fastapi import (
 from fastapi.responses import Response
 from sqlmodel import Session
 
-from adapters.tabular import MAX_BYTES, write_table
+from adapters.tabular import MAX_BYTES, xlsx_bytes
 from examflow.importing import ImportRefusedError, import_file
 from models.domain import StageCode
 from models.importer import Importer, Upload
@@ -40,6 +45,7 @@ from portal.routes.sitting import act, render_sitting, sitting_or_404
 router = APIRouter()
 BASE = "/schools/{school_code}/sittings/{sitting_code}/registration"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+INLINE_MAX = 2 * 1024 * 1024  # a problem sheet up to this size comes inside the page
 S = TypeVar("S")
 
 
@@ -73,6 +79,28 @@ def _registration_open(request: Request, sitting_code: str) -> None:
         window = sitting_or_404(session, sitting_code).spec.window(StageCode.registration)
     if not window.contains(portal.now()):
         raise HTTPException(status_code=409, detail="报名时间窗口未开放")
+
+
+def problem_xlsx(exc: ImportRefusedError) -> bytes:
+    """The refused rows with their problems: the bytes `examflow register --errors-out x.xlsx`
+    writes."""
+    assert exc.table is not None
+    return xlsx_bytes(*problem_sheet(exc.table, exc.problems))
+
+
+def problems_name(sitting_code: str, school_code: str) -> str:
+    return f"{sitting_code}-{school_code}-problems.xlsx"
+
+
+def problems_link(sheet: bytes | None, sitting_code: str, school_code: str) -> dict[str, str]:
+    """The page's download of ``sheet`` as a data: link ({} when there is none or it is too
+    big to come inside the page: the page then offers the form)."""
+    if sheet is None or len(sheet) > INLINE_MAX:
+        return {}
+    return {
+        "href": f"data:{XLSX};base64,{base64.b64encode(sheet).decode('ascii')}",
+        "name": problems_name(sitting_code, school_code),
+    }
 
 
 @router.post(BASE)
@@ -118,8 +146,15 @@ def upload_registration(
             then=audit,
         )
     except ImportRefusedError as exc:
+        sheet = None if exc.table is None else problem_xlsx(exc)
         return render_sitting(
-            request, user, sitting_code, status_code=422, problems=exc.problems, errors_form="1"
+            request,
+            user,
+            sitting_code,
+            status_code=422,
+            problems=exc.problems,
+            errors_form="" if exc.table is None else "1",
+            errors_xlsx=problems_link(sheet, sitting_code, user.school_code),
         )
     except UnknownSittingError:
         raise HTTPException(status_code=404) from None
@@ -172,15 +207,14 @@ def problem_rows(
             return render_sitting(
                 request, user, sitting_code, status_code=422, problems=exc.problems
             )
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "problems.xlsx"
-            write_table(path, *problem_sheet(exc.table, exc.problems))
-            body = path.read_bytes()
-        name = f"{sitting_code}-{user.school_code}-problems.xlsx"
         return Response(
-            body,
+            problem_xlsx(exc),
             media_type=XLSX,
-            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+            headers={
+                "Content-Disposition": (
+                    f'attachment; filename="{problems_name(sitting_code, user.school_code)}"'
+                )
+            },
         )
     raise AssertionError("check_only never stores")  # pragma: no cover
 

@@ -304,10 +304,11 @@ def render_sitting(
     message: str = "",
     error: str = "",
     errors_form: str = "",
+    errors_xlsx: dict[str, str] | None = None,
 ) -> Response:
     """The sitting's page; ``problems`` (a refused file's rows) or ``error`` (a refused
-    action) shown at the top; ``errors_form``: the upload whose problem rows can be
-    downloaded."""
+    action) shown at the top; ``errors_xlsx``: the download of its problem rows (``href``,
+    ``name``), else ``errors_form``: offer the form that sends the file again for them."""
     portal = portal_of(request)
     as_of = portal.now()
     with portal.db() as session:
@@ -326,6 +327,7 @@ def render_sitting(
         message=message,
         error=error,
         errors_form=errors_form,
+        errors_xlsx=errors_xlsx or {},
         as_of=as_of,
         **context,
     )
