@@ -29,10 +29,21 @@ font embedding). Font registration happens once per process and is timed on its 
 Target: < 3 s for all four PDFs. --out also writes the four PDFs there (write_site_materials),
 e.g. to look at them.
 
-Downloads (bounded, local): --downloads 200 sends 200 concurrent requests for stored 150-page
-ticket PDFs to a uvicorn process on 127.0.0.1, through serve_cached_pdf (the portal's
-response) and through Starlette's FileResponse of the same files (the baseline), --rounds
-times each. Target: >= 0.7 of FileResponse's throughput.
+Downloads (bounded, local), --downloads 200 [--rounds 3]:
+
+    .venv/bin/python benchmarks/materials.py --downloads 200 --rounds 3
+
+A temporary examflow home holds 2024-1 with 10 exam sites of 300 arranged candidates each
+(five rooms of 30 seats in both slots), their 150-page ticket PDFs rendered into the store
+ahead (tasks.site_pdfs, as the materials stage does). 200 concurrent requests, spread over
+the 10 sites, go to: the real portal (`examflow portal serve`, one worker, its clock inside
+the materials window) through the signed links mailed to sites
+(/materials/2024-1/<site>/tickets.pdf?token=…: token check, the site's current data read and
+hashed, the fact recorded, the stored file streamed); serve_cached_pdf in a bare app (the
+response without the route); and Starlette's FileResponse of the same stored files (the
+baseline), the bare routes in a uvicorn process of their own. Best of --rounds per target,
+after one unmeasured burst each. Target: the portal route >= 0.7 of FileResponse's
+throughput.
 """
 
 import argparse
@@ -324,9 +335,73 @@ def national(args: argparse.Namespace) -> None:
             )
 
 
+# -- downloads ---------------------------------------------------------------------------
+
+DOWNLOAD_SITES = 10
+DOWNLOAD_ROOMS = 5  # of 30 seats, each used in both slots: 300 candidates, 150 ticket pages
+ARRANGED_AT = "2024-05-06T09:00:00"
+MATERIALS_DAY = "2024-05-06T10:00:00"  # inside 2024-1's materials window (the portal's clock)
+
+
+def seed_download_home(sites: int) -> list[str]:
+    """In the current examflow home: 2024-1's calendar, `sites` exam sites with five rooms of
+    30 seats, 300 candidates each (150 a level), arranged. Returns the site codes."""
+    import csv
+
+    from adapters.tabular import read_table
+    from examflow.db import session_scope
+    from examflow.synthetic import (
+        REGISTRATION_HEADER,
+        SCHOOL_HEADER,
+        make_registrations,
+        make_schools,
+    )
+    from models.arrangement import arrange
+    from models.domain import Level, in_shanghai
+    from models.registration import REGISTRATION_COLUMNS, register_file
+    from models.rooms import ROOM_COLUMNS, import_rooms
+    from models.schools import SCHOOL_COLUMNS, import_schools
+    from models.sitting_calendar import parse_calendar
+    from models.sittings import get_sitting, store_calendar
+
+    def csv_bytes(header: list[str], rows: list[list[str]]) -> bytes:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(header)
+        writer.writerows(rows)
+        return buffer.getvalue().encode()
+
+    registered = in_shanghai(datetime.fromisoformat("2024-04-20T10:00:00"))
+    arranged = in_shanghai(datetime.fromisoformat(ARRANGED_AT))
+    seats = 30 * DOWNLOAD_ROOMS
+    schools = make_schools(sites, sites, seats=seats, pilot_scale=5000)
+    # make_registrations deals the levels in turns of one candidate a school: 150 each
+    rows = make_registrations(schools, 2 * seats * sites, [Level.junior, Level.intermediate])
+    rooms = [
+        [school.code, f"机房{r:02d}", "30"]
+        for school in schools
+        for r in range(1, DOWNLOAD_ROOMS + 1)
+    ]
+    calendar = parse_calendar((ROOT / "calendars" / "2024-h1.toml").read_text(encoding="utf-8"))
+    with session_scope() as session:
+        store_calendar(session, calendar, "bench", registered)
+        schools_csv = csv_bytes(SCHOOL_HEADER, [s.row() for s in schools])
+        import_schools(session, read_table(schools_csv, "s.csv", SCHOOL_COLUMNS), registered)
+        rooms_csv = csv_bytes(["考点代码", "考场", "座位数"], rooms)
+        import_rooms(session, read_table(rooms_csv, "rooms.csv", ROOM_COLUMNS), registered)
+    with session_scope() as session:
+        table = read_table(csv_bytes(REGISTRATION_HEADER, rows), "r.csv", REGISTRATION_COLUMNS)
+        sitting = get_sitting(session, "2024-1")
+        register_file(session, sitting, table, file_name="r.csv", sha256="b", as_of=registered)
+    with session_scope() as session:
+        report = arrange(session, get_sitting(session, "2024-1"), arranged)
+        assert report.seated == 2 * seats * sites and not report.shortfalls, report
+    return [school.code for school in schools]
+
+
 def download_app(store_root: str) -> Any:
-    """/cached/<digest>: serve_cached_pdf (what the portal's route returns), /plain/<digest>:
-    Starlette's FileResponse of the same file (the baseline)."""
+    """/cached/<digest>: serve_cached_pdf in a bare app (the portal's response without its
+    route), /plain/<digest>: Starlette's FileResponse of the same file (the baseline)."""
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import FileResponse, Response
@@ -348,88 +423,178 @@ def download_app(store_root: str) -> Any:
     return Starlette(routes=[Route("/cached/{digest}", cached), Route("/plain/{digest}", plain)])
 
 
-def downloads(concurrent: int, rounds: int) -> None:
-    """`concurrent` simultaneous downloads of stored 150-page ticket PDFs (10 sites' files),
-    from a uvicorn server in another process; bounded: `rounds` rounds per route."""
-    import asyncio
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_server(command: list[str], port: int, env: dict[str, str], log: Path) -> Any:
+    """A server process (its own process group) once it accepts connections on `port`."""
     import socket
     import subprocess
+
+    process = subprocess.Popen(
+        command,
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return process
+        except OSError:
+            time.sleep(0.1)
+    stop_server(process)
+    raise RuntimeError(f"{command[:4]} did not start: {log.read_text(errors='replace')[-2000:]}")
+
+
+def stop_server(process: Any) -> None:
+    import contextlib
+    import os
+    import signal
+
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=30)
+
+
+def downloads(concurrent: int, rounds: int) -> None:
+    """`concurrent` simultaneous downloads of stored 150-page ticket PDFs (10 sites' files):
+    through the portal's signed-link route (`examflow portal serve`, one worker), through
+    serve_cached_pdf in a bare app, and through Starlette's FileResponse (the baseline), each
+    server a process of its own on 127.0.0.1; bounded: `rounds` rounds per target."""
+    import asyncio
+    import os
     import tempfile
 
     import httpx
 
-    from tasks.site_pdfs import render_into
+    with tempfile.TemporaryDirectory(prefix="materials-downloads-") as folder:
+        home = Path(folder)
+        os.environ["EXAMFLOW_HOME"] = str(home)
+        for name in ("EXAMFLOW_DATABASE_URL", "EXAMFLOW_MATERIALS_DIR", "EXAMFLOW_LINK_SECRET"):
+            os.environ.pop(name, None)
+        os.environ.pop("PREFECT_API_URL", None)  # no events: nothing to send them to
 
-    with tempfile.TemporaryDirectory() as folder:
-        store = MaterialsStore(Path(folder))
-        digests = []
-        for seed in range(10):
-            digests.append(render_into(store, make_site(5, 30, seed=seed)).digest)
-        sizes = [store.get(d, "tickets").size for d in digests]  # type: ignore[union-attr]
-        size = sum(sizes) // len(sizes)
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "import sys, uvicorn; sys.path.insert(0, sys.argv[1]); import materials as m; "
-                "uvicorn.run(m.download_app(sys.argv[2]), host='127.0.0.1', port=int(sys.argv[3]), "
-                "log_level='warning', access_log=False)",
-                str(ROOT / "benchmarks"),
-                folder,
-                str(port),
-            ],
-            cwd=ROOT,
+        from pypdf import PdfReader
+
+        from examflow.settings import get_settings, link_secret
+        from models.links import materials_link
+        from tasks.site_pdfs import stored_site_pdf
+
+        began = time.perf_counter()
+        sites = seed_download_home(DOWNLOAD_SITES)
+        seeded = time.perf_counter() - began
+        began = time.perf_counter()
+        stored = {site: stored_site_pdf("2024-1", site, "tickets") for site in sites}
+        assert all(s.rendered for s in stored.values())  # rendered here, ahead of the load
+        rendered = time.perf_counter() - began
+        first = stored[sites[0]].path.read_bytes()
+        assert len(PdfReader(io.BytesIO(first)).pages) == 150
+        print(
+            f"\n{len(sites)} sites of 300 arranged candidates seeded in {seeded:.1f} s, their "
+            f"150-page tickets rendered into the store in {rendered:.1f} s",
+            flush=True,
         )
-        base = f"http://127.0.0.1:{port}"
+        env = dict(os.environ, DO_NOT_TRACK="1", PREFECT_SERVER_ANALYTICS_ENABLED="false")
+        portal_port, bare_port = free_port(), free_port()
+        examflow = [str(ROOT / ".venv" / "bin" / "examflow"), "portal", "serve"]
+        portal_command = [
+            *examflow,
+            *("--port", str(portal_port), "--workers", "1", "--as-of", MATERIALS_DAY),
+        ]
+        bare_command = [
+            sys.executable,
+            "-c",
+            "import sys, uvicorn; sys.path.insert(0, sys.argv[1]); import materials as m; "
+            "uvicorn.run(m.download_app(sys.argv[2]), host='127.0.0.1', port=int(sys.argv[3]), "
+            "log_level='warning', access_log=False)",
+            str(ROOT / "benchmarks"),
+            str(get_settings().materials_store),
+            str(bare_port),
+        ]
+        portal_base = f"http://127.0.0.1:{portal_port}"
+        bare_base = f"http://127.0.0.1:{bare_port}"
+        secret = link_secret()
+        targets = {  # target -> (its URL for each site, in site order)
+            "portal": [materials_link(portal_base, secret, "2024-1", s, "tickets") for s in sites],
+            "cached": [f"{bare_base}/cached/{stored[s].digest}" for s in sites],
+            "plain": [f"{bare_base}/plain/{stored[s].digest}" for s in sites],
+        }
+        sizes = [stored[s].size for s in sites]
+        portal = start_server(portal_command, portal_port, env, home / "portal.log")
         try:
-            for _ in range(300):
-                try:
-                    httpx.get(f"{base}/plain/{digests[0]}", timeout=2)
-                    break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
+            bare = start_server(bare_command, bare_port, env, home / "bare.log")
+            try:
 
-            async def burst(route: str) -> float:
-                limits = httpx.Limits(max_connections=concurrent)
-                async with httpx.AsyncClient(limits=limits, timeout=120) as client:
+                async def burst(urls: list[str]) -> float:
+                    limits = httpx.Limits(max_connections=concurrent)
+                    async with httpx.AsyncClient(limits=limits, timeout=120) as client:
 
-                    async def one(i: int) -> int:
-                        response = await client.get(f"{base}/{route}/{digests[i % 10]}")
-                        assert response.status_code == 200
-                        assert len(response.content) == sizes[i % 10]
-                        return len(response.content)
+                        async def one(i: int) -> int:
+                            response = await client.get(urls[i % len(urls)])
+                            assert response.status_code == 200, response.status_code
+                            assert len(response.content) == sizes[i % len(urls)]
+                            return len(response.content)
 
-                    start = time.perf_counter()
-                    got = await asyncio.gather(*(one(i) for i in range(concurrent)))
-                    assert sum(got) == sum(sizes[i % 10] for i in range(concurrent))
-                    return time.perf_counter() - start
+                        start = time.perf_counter()
+                        got = await asyncio.gather(*(one(i) for i in range(concurrent)))
+                        elapsed = time.perf_counter() - start
+                    assert sum(got) == sum(sizes[i % len(urls)] for i in range(concurrent))
+                    return elapsed
 
-            best = {"cached": float("inf"), "plain": float("inf")}
-            for _ in range(rounds):
-                for route in best:
-                    best[route] = min(best[route], asyncio.run(burst(route)))
+                for urls in targets.values():  # warm: imports, the font, connections
+                    asyncio.run(burst(urls))
+                best = dict.fromkeys(targets, float("inf"))
+                for _ in range(rounds):
+                    for target, urls in targets.items():
+                        best[target] = min(best[target], asyncio.run(burst(urls)))
+            finally:
+                stop_server(bare)
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            stop_server(portal)
+        recorded = facts_recorded(sites)
+    size = sum(sizes) / len(sizes)
     mib = concurrent * size / 2**20
     print(
-        f"\n{concurrent} concurrent downloads of a {size / 1024:.0f} KiB 150-page ticket PDF, "
-        f"best of {rounds} (server: one uvicorn process):"
+        f"{concurrent} concurrent downloads of {len(sites)} sites' {size / 1024:.0f} KiB "
+        f"150-page ticket PDFs, best of {rounds} (each server: one uvicorn process):"
     )
-    for route, seconds in best.items():
-        label = "serve_cached_pdf" if route == "cached" else "Starlette FileResponse"
+    labels = {
+        "portal": "portal route",
+        "cached": "serve_cached_pdf, bare",
+        "plain": "Starlette FileResponse",
+    }
+    for target, seconds in best.items():
         print(
-            f"  {label:<24}{seconds:7.3f} s  {concurrent / seconds:7.1f} downloads/s  "
+            f"  {labels[target]:<24}{seconds:7.3f} s  {concurrent / seconds:7.1f} downloads/s  "
             f"{mib / seconds:7.1f} MiB/s"
         )
-    ratio = best["plain"] / best["cached"]
+    print(f"  (the portal recorded tickets_downloaded for {recorded} of {len(sites)} sites)")
+    bare_ratio = best["plain"] / best["cached"]
+    print(f"  serve_cached_pdf (bare app) / FileResponse throughput: {bare_ratio:.2f}")
+    ratio = best["plain"] / best["portal"]
     print(
-        f"  serve_cached_pdf / FileResponse throughput: {ratio:.2f} "
+        f"  portal route / FileResponse throughput: {ratio:.2f} "
         f"(target >= 0.7: {'met' if ratio >= 0.7 else 'MISSED'})"
     )
+
+
+def facts_recorded(sites: list[str]) -> int:
+    """The sites whose tickets_downloaded fact the portal recorded (every one, if it served)."""
+    from examflow.db import session_scope
+    from models.facts import SiteFact, facts_by_site
+
+    with session_scope() as session:
+        facts = facts_by_site(session, "2024-1")
+    return sum(SiteFact.tickets_downloaded in facts.get(site, set()) for site in sites)
 
 
 def main() -> None:
