@@ -11,10 +11,13 @@ not yet stored is rendered in the request, once however many requests ask at the
 
 import re
 from collections.abc import Mapping
+from functools import cache, partial
+from pathlib import Path
 
 from starlette.responses import FileResponse, Response
 
-from adapters.materials_store import StoredPdf
+from adapters.materials_store import MaterialsStore, StoredPdf
+from models.materials_data import SiteMaterials
 
 # An entity tag in a list: its opaque part (quotes included), with or without the weak prefix
 _ENTITY_TAG = re.compile(r'(?:W/)?("[^"]*")')
@@ -28,11 +31,22 @@ def names_etag(if_none_match: str, etag: str) -> bool:
     return etag in _ENTITY_TAG.findall(if_none_match)
 
 
-def stored_pdf_for_site(sitting: str, site: str, kind: str) -> StoredPdf:
-    """The site's current PDF of ``kind`` in the store (rendered now only if missing)."""
-    from tasks.site_pdfs import stored_site_pdf  # reportlab and the font: on first use
+@cache
+def store_at(root: Path) -> MaterialsStore:
+    """One store object per root in a process, so that its per-key locks are shared by all
+    the process's requests (the file lock alone would also keep them from rendering twice)."""
+    return MaterialsStore(root)
 
-    return stored_site_pdf(sitting, site, kind)
+
+def stored_pdf_for_site(store: MaterialsStore, materials: SiteMaterials, kind: str) -> StoredPdf:
+    """The PDF of ``kind`` for the site's `materials` (read from the database by this request:
+    its digest is that of the current data) from the store, rendered now only if missing."""
+    # reportlab and the font: on first use (tasks.site_pdfs.stored_site_pdf does the same
+    # with a session of its own, which reads the settings again)
+    from notifications.documents.materials import RENDERERS, site_digest
+
+    render = partial(RENDERERS[kind], materials)
+    return store.ensure(site_digest(materials), kind, render, group=materials.sitting_code)
 
 
 def serve_cached_pdf(
