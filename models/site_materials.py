@@ -14,6 +14,16 @@ from models.rooms import rooms_by_site
 from models.schools import School
 from models.sittings import Sitting
 
+FEW_SITES = 32  # up to this many sites, read only their rooms and schools' names
+
+
+def _school_names(session: Session, codes: set[str | None] | None) -> dict[str, str]:
+    """School code -> name, of `codes` only (None: every school)."""
+    query = select(School.code, School.name)
+    if codes is not None:
+        query = query.where(col(School.code).in_([c for c in codes if c]))
+    return dict(session.exec(query).all())
+
 
 def site_materials(session: Session, sitting: Sitting, site_code: str) -> SiteMaterials:
     """Rooms in name order, each level's slot in time order, candidates by seat."""
@@ -25,9 +35,10 @@ def sitting_materials(
 ) -> dict[str, SiteMaterials]:
     """site_materials for many sites at once, in one query (a sitting has 1,500 sites)."""
     spec = sitting.spec
-    names = dict(session.exec(select(School.code, School.name)).all())
-    all_rooms = rooms_by_site(session)
     wanted = set(site_codes)
+    # A few sites (a download): read only theirs; many (a render): every site at once.
+    few = wanted if len(wanted) <= FEW_SITES else None
+    all_rooms = rooms_by_site(session, few)
     query = (
         sa_select(
             col(SeatAssignment.site_code),
@@ -42,12 +53,12 @@ def sitting_materials(
         .join(Registration, col(Registration.id) == col(SeatAssignment.registration_id))
         .where(col(SeatAssignment.sitting_code) == sitting.code, col(SeatAssignment.seat) > 0)
     )
-    if len(wanted) == 1:
-        query = query.where(col(SeatAssignment.site_code) == site_codes[0])
+    if few is not None:
+        query = query.where(col(SeatAssignment.site_code).in_(list(few)))
+    rows = [row for row in session.execute(query).all() if row[0] in wanted]
+    names = _school_names(session, None if few is None else {*few, *(row[7] for row in rows)})
     by_site: dict[str, dict[tuple[str, str], list[TicketLine]]] = {code: {} for code in site_codes}
-    for site, room, seat, level, number, name, id_number, school in session.execute(query).all():
-        if site not in wanted:
-            continue
+    for site, room, seat, level, number, name, id_number, school in rows:
         slot = spec.slot(Level(level))
         starts = datetime.combine(spec.exam_day, slot.starts, SHANGHAI)
         by_site[site].setdefault((room, level), []).append(

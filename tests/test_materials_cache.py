@@ -309,3 +309,23 @@ def test_an_existing_dask_cluster_at_examflow_dask_address_renders_the_sites(
             assert ran == {"render_sites": True}  # the sites' batch ran on this cluster
     assert (summary.sites, summary.files) == (2, 8)
     assert stored_files(home) == sorted(KINDS * 2)
+
+
+def test_one_sites_materials_read_alone_are_those_read_with_every_site(
+    two_sites: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from examflow.db import session_scope
+    from models import site_materials as reading
+    from models.sittings import get_sitting
+
+    with session_scope() as session:
+        sitting = get_sitting(session, "2024-1")
+        alone = {code: reading.site_materials(session, sitting, code) for code in ("P3", "P1")}
+        monkeypatch.setattr(reading, "FEW_SITES", 0)  # the render's path: every site's rows
+        together = reading.sitting_materials(session, sitting, ["P1", "P3"])
+    assert [r.room for r in alone["P3"].rooms] == ["301", "302"]  # the rooms file's
+    assert alone["P1"].rooms and alone["P1"].site_name != "P1"  # seats and name of P1
+    assert alone == together
+    assert {materials_digest(m, "r1") for m in alone.values()} == {
+        materials_digest(m, "r1") for m in together.values()
+    }
