@@ -10,14 +10,19 @@ not yet stored is rendered in the request, once however many requests ask at the
 """
 
 import re
-from collections.abc import Mapping
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from functools import cache, partial
 from pathlib import Path
+from typing import NamedTuple
 
 from starlette.responses import FileResponse, Response
 
 from adapters.materials_store import MaterialsStore, StoredPdf
 from models.materials_data import SiteMaterials
+from models.site_materials import SiteReading, build_site, reading_key
+from models.sittings import Sitting
 
 # An entity tag in a list: its opaque part (quotes included), with or without the weak prefix
 _ENTITY_TAG = re.compile(r'(?:W/)?("[^"]*")')
@@ -38,15 +43,54 @@ def store_at(root: Path) -> MaterialsStore:
     return MaterialsStore(root)
 
 
-def stored_pdf_for_site(store: MaterialsStore, materials: SiteMaterials, kind: str) -> StoredPdf:
-    """The PDF of ``kind`` for the site's `materials` (read from the database by this request:
-    its digest is that of the current data) from the store, rendered now only if missing."""
+class CurrentSite(NamedTuple):
+    """A site's materials as its data is now: their digest (the stored files' key), and the
+    materials themselves, built on first use (only a file missing from the store needs them)."""
+
+    sitting_code: str
+    digest: str
+    materials: Callable[[], SiteMaterials]
+
+
+class SiteDigests:
+    """A site's materials digest remembered under the key of what they are built from
+    (models.site_materials.reading_key), per process, bounded. A download still reads the
+    site's data every time, so a re-arrangement, a changed room or a late registration gives a
+    new key at once; only for a reading seen before does it skip building 300 candidates'
+    lines and hashing them (most of a download's own work)."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._digests: OrderedDict[str, str] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def current(self, sitting: Sitting, reading: SiteReading) -> CurrentSite:
+        from notifications.documents.materials import site_digest  # reportlab: on first use
+
+        key = reading_key(sitting, reading)
+        materials = cache(partial(build_site, sitting, reading))
+        with self._lock:
+            digest = self._digests.get(key)
+        if digest is None:
+            digest = site_digest(materials())
+            with self._lock:
+                self._digests[key] = digest
+                if len(self._digests) > self._size:
+                    self._digests.popitem(last=False)
+        return CurrentSite(sitting.code, digest, materials)
+
+
+def stored_pdf_for_site(store: MaterialsStore, site: CurrentSite, kind: str) -> StoredPdf:
+    """The PDF of ``kind`` for the site as its data is now (read by this request) from the
+    store, rendered now only if missing."""
     # reportlab and the font: on first use (tasks.site_pdfs.stored_site_pdf does the same
     # with a session of its own, which reads the settings again)
-    from notifications.documents.materials import RENDERERS, site_digest
+    from notifications.documents.materials import RENDERERS
 
-    render = partial(RENDERERS[kind], materials)
-    return store.ensure(site_digest(materials), kind, render, group=materials.sitting_code)
+    def render() -> bytes:
+        return RENDERERS[kind](site.materials())
+
+    return store.ensure(site.digest, kind, render, group=site.sitting_code)
 
 
 def serve_cached_pdf(

@@ -130,9 +130,13 @@ def _check_birth_date(yyyymmdd: str, as_of: date) -> None:
         raise ResidentIdError(f"birth date {yyyymmdd} is after {as_of.isoformat()}")
 
 
+_STORED_FORM = re.compile(r"[0-9]{17}[0-9X]")  # what registration stores: nothing to undo
+
+
 def mask_resident_id(id_number: str) -> str:
     """'110101********1234': region and last four only, for lists and error reports."""
-    text = normalise_resident_id(id_number)
+    # a stored ID skips normalising (a site's download masks 300 of them, every time)
+    text = id_number if _STORED_FORM.fullmatch(id_number) else normalise_resident_id(id_number)
     if len(text) <= 10:  # too short to show anything without showing most of it
         return "*" * len(text)
     return text[:6] + "*" * (len(text) - 10) + text[-4:]

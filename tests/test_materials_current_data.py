@@ -6,6 +6,7 @@ import urllib.error
 import urllib.request
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pypdf import PdfReader
@@ -55,3 +56,29 @@ def test_a_late_registration_is_downloaded_at_once_and_the_old_file_is_never_ser
         assert status == 200 and after != before  # the old ETag no longer names the file
         assert "王小明" in names_in(second) and "李娜" in names_in(second)
         assert fetch(url) == (200, after, second)
+
+
+def test_a_repeat_download_of_unchanged_data_does_not_build_the_sites_materials_again(
+    register_loaded: Path, needs_cjk_font: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from examflow import materials_server
+
+    monkeypatch.delenv("EXAMFLOW_MATERIALS_DIR", raising=False)
+    builds: list[str] = []
+    build = materials_server.build_site
+
+    def counted(sitting: Any, reading: Any) -> Any:
+        builds.append(reading.site_code)
+        return build(sitting, reading)
+
+    monkeypatch.setattr(materials_server, "build_site", counted)
+    register_and_arrange(register_loaded, "王小明", "2024-05-06T09:00")
+    with portal_server(get_settings()) as base:
+        url = materials_link(base, link_secret(), "2024-1", "P3", "tickets")
+        first = fetch(url)
+        assert first[0] == 200 and builds == ["P3"]  # once: its digest, then its render
+        assert fetch(url) == first and builds == ["P3"]  # read again, not built again
+        register_and_arrange(register_loaded, "李娜", "2024-05-06T10:00")
+        status, etag, pdf = fetch(url)
+        assert status == 200 and etag != first[1] and "李娜" in names_in(pdf)
+        assert builds == ["P3", "P3"]

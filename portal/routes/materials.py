@@ -16,14 +16,19 @@ from fastapi.responses import Response
 from sqlalchemy.exc import IntegrityError
 
 from adapters.materials_store import StoredPdf
-from examflow.materials_server import serve_cached_pdf, store_at, stored_pdf_for_site
+from examflow.materials_server import (
+    CurrentSite,
+    SiteDigests,
+    serve_cached_pdf,
+    store_at,
+    stored_pdf_for_site,
+)
 from examflow.settings import link_secret
 from models.domain import StageCode
 from models.facts import record_fact
 from models.links import KIND_FACTS, token_ok
-from models.materials_data import SiteMaterials
 from models.portal_access import record_action
-from models.site_materials import site_materials
+from models.site_materials import read_site
 from models.sitting_calendar import Window
 from models.sittings import UnknownSittingError, get_sitting
 from portal.auth import SignedIn, client_address, own_school, signed_in
@@ -67,28 +72,39 @@ def site_data_threads(request: Request) -> anyio.CapacityLimiter:
     return limiter
 
 
-def current_materials(portal: Portal, sitting: str, site: str) -> SiteMaterials:
-    """The site's materials as its data is now: their digest is the stored file's key, so a
+def site_digests(request: Request) -> SiteDigests:
+    """The app's memo of sites' digests (one per worker process)."""
+    state = request.app.state
+    if getattr(state, "site_digests", None) is None:
+        state.site_digests = SiteDigests()
+    digests: SiteDigests = state.site_digests
+    return digests
+
+
+def current_site(portal: Portal, digests: SiteDigests, sitting: str, site: str) -> CurrentSite:
+    """The site as its data is now: the digest of that data is the stored file's key, so a
     re-arrangement, a changed room or a late registration is never answered with the old
     file. Raises 404 for an unknown sitting."""
     try:
         with portal.db() as session:
-            return site_materials(session, get_sitting(session, sitting), site)
+            row = get_sitting(session, sitting)
+            reading = read_site(session, row, site)
     except UnknownSittingError:
         raise HTTPException(status_code=404) from None
+    return digests.current(row, reading)
 
 
 def stored_and_recorded(
-    portal: Portal, materials: SiteMaterials, kind: str, source: str | None
+    portal: Portal, site: CurrentSite, site_code: str, kind: str, source: str | None
 ) -> StoredPdf:
     """The stored file (rendered now only if missing), and the site's fact recorded unless
     `source` is None (a HEAD)."""
-    stored = stored_pdf_for_site(store_at(portal.settings.materials_store), materials, kind)
+    stored = stored_pdf_for_site(store_at(portal.settings.materials_store), site, kind)
     if source is not None:
-        sitting, site = materials.sitting_code, materials.site_code
         try:
             with portal.db() as session:
-                record_fact(session, sitting, site, KIND_FACTS[kind], portal.now(), source=source)
+                fact, now = KIND_FACTS[kind], portal.now()
+                record_fact(session, site.sitting_code, site_code, fact, now, source=source)
         except IntegrityError:
             pass  # a download at the same moment recorded this fact first: it holds either way
     return stored
@@ -99,12 +115,12 @@ async def _pdf(
 ) -> Response:
     """The stored file (rendered ahead by the materials stage), streamed with its ETag; a
     download (not a HEAD) records the site's fact."""
-    read = partial(current_materials, portal, sitting, site)
-    materials = await to_thread.run_sync(read, limiter=site_data_threads(request))
+    read = partial(current_site, portal, site_digests(request), sitting, site)
+    current = await to_thread.run_sync(read, limiter=site_data_threads(request))
     # the default threads: a file missing from the store is rendered here, for a second or
     # two, which must not hold up other sites' reads
     recorded = partial(
-        stored_and_recorded, portal, materials, kind, source if is_download(request) else None
+        stored_and_recorded, portal, current, site, kind, source if is_download(request) else None
     )
     stored = await to_thread.run_sync(recorded)
     return serve_cached_pdf(request.headers, stored, f"{sitting}-{site}-{kind}.pdf")
