@@ -1,6 +1,5 @@
 """Exam rooms (考场) of each site. A site without rooms has one room holding its seats."""
 
-from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -41,20 +40,12 @@ ROOM_COLUMNS = (
 )
 
 
-def rooms_by_site(
-    session: Session, sites: Collection[str] | None = None
-) -> dict[str, list[RoomSpec]]:
-    """Every site's rooms (or only `sites`'s) in name order; a site without rooms gets one
-    holding its seats."""
-    room_query = select(Room).order_by(col(Room.site_code), col(Room.name))
-    site_query = select(School).where(col(School.is_site).is_(True))
-    if sites is not None:  # one site's download must not read 1,500 sites' rooms
-        room_query = room_query.where(col(Room.site_code).in_(list(sites)))
-        site_query = site_query.where(col(School.code).in_(list(sites)))
+def rooms_by_site(session: Session) -> dict[str, list[RoomSpec]]:
+    """Every site's rooms in name order; a site without rooms gets one holding its seats."""
     rooms: dict[str, list[RoomSpec]] = {}
-    for room in session.exec(room_query):
+    for room in session.exec(select(Room).order_by(col(Room.site_code), col(Room.name))):
         rooms.setdefault(room.site_code, []).append(RoomSpec(room.name, room.seats))
-    for site in session.exec(site_query):
+    for site in session.exec(select(School).where(col(School.is_site).is_(True))):
         if site.code not in rooms and site.seats:
             rooms[site.code] = [RoomSpec(DEFAULT_ROOM, site.seats)]
     return rooms

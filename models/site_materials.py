@@ -10,8 +10,9 @@ late registration, since each is in the reading.
 
 import hashlib
 from datetime import datetime
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
+from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -20,11 +21,11 @@ from models.domain import SHANGHAI, Level
 from models.materials_data import EXAM_RULES, RoomSlot, SiteMaterials, TicketLine
 from models.registration import Registration
 from models.resident_id import mask_resident_id
-from models.rooms import RoomSpec, rooms_by_site
+from models.rooms import DEFAULT_ROOM, Room, RoomSpec, rooms_by_site
 from models.schools import School
 from models.sittings import Sitting
 
-FEW_SITES = 32  # up to this many sites, read only their rooms and schools' names
+FEW_SITES = 32  # up to this many sites, each site's own reading (read_site)
 
 # room, seat, level, ticket number, name, ID number, school code (None: a social candidate)
 SeatRow = tuple[str, int, str, str, str, str, str | None]
@@ -34,25 +35,18 @@ class SiteReading(NamedTuple):
     """Everything of the database one site's materials are built from."""
 
     site_code: str
-    seats: tuple[SeatRow, ...]  # as read (for a few sites: in the order they were seated)
+    seats: tuple[SeatRow, ...]  # as read (by read_site: in the order they were seated)
     rooms: tuple[RoomSpec, ...]  # the site's rooms file (or its one default room)
     names: tuple[tuple[str, str], ...]  # (code, name) of the site and its candidates' schools
 
 
-def _school_names(session: Session, codes: set[str] | None) -> dict[str, str]:
-    """School code -> name, of `codes` only (None: every school)."""
-    query = select(School.code, School.name)
-    if codes is not None:
-        query = query.where(col(School.code).in_(sorted(codes)))
-    return dict(session.exec(query).all())
-
-
 def read_sites(session: Session, sitting: Sitting, site_codes: list[str]) -> dict[str, SiteReading]:
-    """Each site's reading, in the order given; in one query for all (a sitting has 1,500
-    sites), or, for a few sites (a download), reading only theirs."""
+    """Each site's reading, in the order given: for many sites in one query (a sitting has
+    1,500), for a few (a download) each site's own (read_site)."""
     wanted = set(site_codes)
-    few = wanted if len(wanted) <= FEW_SITES else None
-    all_rooms = rooms_by_site(session, few)
+    if len(wanted) <= FEW_SITES:
+        return {code: read_site(session, sitting, code) for code in site_codes}
+    all_rooms = rooms_by_site(session)
     query = (
         sa_select(
             col(SeatAssignment.site_code),
@@ -67,16 +61,11 @@ def read_sites(session: Session, sitting: Sitting, site_codes: list[str]) -> dic
         .join(Registration, col(Registration.id) == col(SeatAssignment.registration_id))
         .where(col(SeatAssignment.sitting_code) == sitting.code, col(SeatAssignment.seat) > 0)
     )
-    if few is not None:  # in a stable order too: the reading is a memo's key
-        query = query.where(col(SeatAssignment.site_code).in_(sorted(few))).order_by(
-            col(SeatAssignment.id)
-        )
     seats: dict[str, list[SeatRow]] = {code: [] for code in site_codes}
     for site, *row in session.execute(query).all():
         if site in wanted:
             seats[site].append(tuple(row))
-    schools = {row[6] for rows in seats.values() for row in rows if row[6]}
-    names = _school_names(session, None if few is None else wanted | schools)
+    names = dict(session.exec(select(School.code, School.name)).all())
     return {
         code: SiteReading(
             code,
@@ -154,8 +143,52 @@ def build_site(sitting: Sitting, reading: SiteReading) -> SiteMaterials:
     )
 
 
+# One site's reading (a download, every time): statements built once, run on the connection.
+_SEATS_OF_SITE = (
+    sa_select(
+        col(SeatAssignment.room),
+        col(SeatAssignment.seat),
+        col(SeatAssignment.level),
+        col(SeatAssignment.ticket_number),
+        col(Registration.name),
+        col(Registration.id_number),
+        col(Registration.school_code),
+    )
+    .join(Registration, col(Registration.id) == col(SeatAssignment.registration_id))
+    .where(
+        col(SeatAssignment.sitting_code) == bindparam("sitting"),
+        col(SeatAssignment.site_code) == bindparam("site"),
+        col(SeatAssignment.seat) > 0,
+    )
+    .order_by(col(SeatAssignment.id))
+)
+_ROOMS_OF_SITE = (
+    sa_select(col(Room.name), col(Room.seats))
+    .where(col(Room.site_code) == bindparam("site"))
+    .order_by(col(Room.name))
+)
+_SITE_SEATS = sa_select(col(School.seats)).where(
+    col(School.code) == bindparam("site"), col(School.is_site).is_(True)
+)
+_NAMES_OF = sa_select(col(School.code), col(School.name)).where(
+    col(School.code).in_(bindparam("codes", expanding=True))
+)
+
+
 def read_site(session: Session, sitting: Sitting, site_code: str) -> SiteReading:
-    return read_sites(session, sitting, [site_code])[site_code]
+    """One site's reading: the same as `read_sites` gives it, in four small queries."""
+    run = session.connection().execute
+    seats = tuple(
+        cast(SeatRow, tuple(row))
+        for row in run(_SEATS_OF_SITE, {"sitting": sitting.code, "site": site_code})
+    )
+    rooms = tuple(RoomSpec(name, count) for name, count in run(_ROOMS_OF_SITE, {"site": site_code}))
+    if not rooms:
+        default = run(_SITE_SEATS, {"site": site_code}).scalar()
+        rooms = (RoomSpec(DEFAULT_ROOM, default),) if default else ()
+    codes = sorted({site_code, *(row[6] for row in seats if row[6])})
+    names = tuple(sorted((code, name) for code, name in run(_NAMES_OF, {"codes": codes})))
+    return SiteReading(site_code, seats, rooms, names)
 
 
 def site_materials(session: Session, sitting: Sitting, site_code: str) -> SiteMaterials:
