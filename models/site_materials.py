@@ -31,6 +31,19 @@ FEW_SITES = 32  # up to this many sites, each site's own reading (read_site)
 SeatRow = tuple[str, int, str, str, str, str, str | None]
 
 
+# A SeatRow's columns, in its order
+_SEAT_COLUMNS = (
+    col(SeatAssignment.room),
+    col(SeatAssignment.seat),
+    col(SeatAssignment.level),
+    col(SeatAssignment.ticket_number),
+    col(Registration.name),
+    col(Registration.id_number),
+    col(Registration.school_code),
+)
+_SEAT_OF_REGISTRATION = col(Registration.id) == col(SeatAssignment.registration_id)
+
+
 class SiteReading(NamedTuple):
     """Everything of the database one site's materials are built from."""
 
@@ -48,17 +61,8 @@ def read_sites(session: Session, sitting: Sitting, site_codes: list[str]) -> dic
         return {code: read_site(session, sitting, code) for code in site_codes}
     all_rooms = rooms_by_site(session)
     query = (
-        sa_select(
-            col(SeatAssignment.site_code),
-            col(SeatAssignment.room),
-            col(SeatAssignment.seat),
-            col(SeatAssignment.level),
-            col(SeatAssignment.ticket_number),
-            col(Registration.name),
-            col(Registration.id_number),
-            col(Registration.school_code),
-        )
-        .join(Registration, col(Registration.id) == col(SeatAssignment.registration_id))
+        sa_select(col(SeatAssignment.site_code), *_SEAT_COLUMNS)
+        .join(Registration, _SEAT_OF_REGISTRATION)
         .where(col(SeatAssignment.sitting_code) == sitting.code, col(SeatAssignment.seat) > 0)
     )
     seats: dict[str, list[SeatRow]] = {code: [] for code in site_codes}
@@ -145,16 +149,8 @@ def build_site(sitting: Sitting, reading: SiteReading) -> SiteMaterials:
 
 # One site's reading (a download, every time): statements built once, run on the connection.
 _SEATS_OF_SITE = (
-    sa_select(
-        col(SeatAssignment.room),
-        col(SeatAssignment.seat),
-        col(SeatAssignment.level),
-        col(SeatAssignment.ticket_number),
-        col(Registration.name),
-        col(Registration.id_number),
-        col(Registration.school_code),
-    )
-    .join(Registration, col(Registration.id) == col(SeatAssignment.registration_id))
+    sa_select(*_SEAT_COLUMNS)
+    .join(Registration, _SEAT_OF_REGISTRATION)
     .where(
         col(SeatAssignment.sitting_code) == bindparam("sitting"),
         col(SeatAssignment.site_code) == bindparam("site"),
