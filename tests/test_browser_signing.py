@@ -30,6 +30,7 @@ from tests.cli import run
 from tests.conftest import missing_system_tool
 from tests.test_certificates import AFTER, issue_now, missing_now, new_key
 from tests.test_portal_security import ask_for_link, csrf_of, mailed_tokens, sign_in
+from tests.test_verify_revocation import review_score
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -131,11 +132,7 @@ def test_a_signature_over_a_root_that_is_no_longer_current_is_refused(
     key, enrolled = enrol(client, csrf)
     assert run("keys", "approve", enrolled["key_id"]).exit_code == 0
     made = client.get(f"{BASE}/statement", params={"key_id": enrolled["key_id"]}).json()
-    review = write_csv(register_loaded / "review.csv", ["准考证号"], [[scored["甲1"]]])
-    assert (
-        run("review", "file", "2024-1", "P3", str(review), "--as-of", "2024-05-30").exit_code == 0
-    )
-    assert run("review", "resolve", "1", "--score", "91", "--as-of", AFTER).exit_code == 0
+    review_score(register_loaded, scored["甲1"], 91)
     signature = key.sign(base64.b64decode(made["message_b64"])).signature
     answer = client.post(
         f"{BASE}/signature",
@@ -161,11 +158,7 @@ def test_the_statement_is_refused_when_the_root_the_page_showed_is_no_longer_cur
     assert shown is not None
     query = {"key_id": enrolled["key_id"], "root": shown.group(1)}
     assert client.get(f"{BASE}/statement", params=query).status_code == 200
-    review = write_csv(register_loaded / "review.csv", ["准考证号"], [[scored["甲1"]]])
-    assert (
-        run("review", "file", "2024-1", "P3", str(review), "--as-of", "2024-05-30").exit_code == 0
-    )
-    assert run("review", "resolve", "1", "--score", "91", "--as-of", AFTER).exit_code == 0
+    review_score(register_loaded, scored["甲1"], 91)
     refused = client.get(f"{BASE}/statement", params=query)
     assert refused.status_code == 409 and refused.json()["code"] == "stale_root"
     assert "证书批次已变更" in refused.json()["message"]

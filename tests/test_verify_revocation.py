@@ -92,6 +92,23 @@ def bit(bits: bytes, index: int) -> int:
     return (bits[index // 8] >> (7 - index % 8)) & 1  # bit 0: the first byte's leftmost bit
 
 
+def review_score(folder: Path, ticket: str, score: int) -> None:
+    """P3 asks for a review of `ticket`, which ops resolve with `score`."""
+    review = write_csv(folder / "review.csv", ["准考证号"], [[ticket]])
+    filed = run("review", "file", "2024-1", "P3", str(review), "--as-of", "2024-05-30")
+    assert filed.exit_code == 0, filed.output
+    assert run("review", "resolve", "1", "--score", str(score), "--as-of", AFTER).exit_code == 0
+
+
+def sign_again(keys: dict[str, Path]) -> None:
+    """Both parties sign the sitting's current batches with their key files."""
+    for party in ("organiser", "P3"):
+        signed = run(
+            "sign", "2024-1", "--party", party, "--key", str(keys[party]), "--as-of", AFTER
+        )
+        assert signed.exit_code == 0, signed.output
+
+
 def test_a_credential_carries_a_bitstring_status_list_revocation_entry_at_the_public_url(
     keys: dict[str, Path], scored: dict[str, str], register_loaded: Path, client: TestClient
 ) -> None:
@@ -169,19 +186,11 @@ def test_a_review_after_issuance_revokes_the_old_certificate_once_the_corrected_
 ) -> None:
     number = f"WD{scored['甲1']}"
     old = exported(register_loaded, number, "old")
-    review = write_csv(register_loaded / "review.csv", ["准考证号"], [[scored["甲1"]]])
-    assert (
-        run("review", "file", "2024-1", "P3", str(review), "--as-of", "2024-05-30").exit_code == 0
-    )
-    assert run("review", "resolve", "1", "--score", "93", "--as-of", AFTER).exit_code == 0
+    review_score(register_loaded, scored["甲1"], 93)
 
     assert issue_now() == (0, 0)  # the batch changed: nothing issued until both sign again
     assert run("certificates", "verify", str(old)).exit_code == 0  # still the valid one
-    for party in ("organiser", "P3"):
-        signed = run(
-            "sign", "2024-1", "--party", party, "--key", str(keys[party]), "--as-of", AFTER
-        )
-        assert signed.exit_code == 0, signed.output
+    sign_again(keys)
     assert issue_now() == (1, 0)
 
     superseded = run("certificates", "verify", str(old))
@@ -200,14 +209,6 @@ def test_a_review_after_issuance_revokes_the_old_certificate_once_the_corrected_
         run("certificates", "status-list", "2024-1", "--key", str(keys["organiser"])).exit_code == 0
     )
     assert bit(read_list(client)[1], int(old_index)) == 1
-
-
-def review_score(folder: Path, ticket: str, score: int) -> None:
-    review = write_csv(folder / "review.csv", ["准考证号"], [[ticket]])
-    assert (
-        run("review", "file", "2024-1", "P3", str(review), "--as-of", "2024-05-30").exit_code == 0
-    )
-    assert run("review", "resolve", "1", "--score", str(score), "--as-of", AFTER).exit_code == 0
 
 
 def test_a_review_leaving_the_holder_below_the_pass_mark_revokes_the_issued_certificate(
@@ -245,11 +246,7 @@ def test_the_certificates_checkpoint_re_signs_the_list_after_superseding_with_th
     old = exported(register_loaded, number, "old")
     old_index = json.loads(old.read_text(encoding="utf-8"))["credentialStatus"]["statusListIndex"]
     review_score(register_loaded, scored["甲1"], 93)
-    for party in ("organiser", "P3"):
-        signed = run(
-            "sign", "2024-1", "--party", party, "--key", str(keys[party]), "--as-of", AFTER
-        )
-        assert signed.exit_code == 0, signed.output
+    sign_again(keys)
     monkeypatch.setenv("EXAMFLOW_ORGANISER_KEY_FILE", str(keys["organiser"]))
     moment = datetime(2024, 6, 3, 9, tzinfo=SHANGHAI)  # P1 and N1 have not signed: mail waits
     certificates_stage("2024-1", Checkpoint.remind, moment, return_state=True)
