@@ -3,9 +3,6 @@ the download's headers and no body and records nothing (mail scanners and link c
 send HEAD to mailed links; only a real download is the site's fact); a cache revalidating
 its copy gets a 304 however it quotes the ETag back (RFC 9110 compares If-None-Match weakly)."""
 
-import urllib.error
-import urllib.request
-from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -21,6 +18,7 @@ from notifications.sink import MailSink
 from portal.server import portal_server
 from tests.cli import run
 from tests.helpers import OPEN, new_id, reg_file
+from tests.test_materials_serving import get
 from tests.test_portal_security import ask_for_link, mailed_tokens, portal_at, sign_in
 
 ARRANGED = "2024-05-06T09:00:00"
@@ -45,17 +43,7 @@ def stored_tickets(register_loaded: Path, needs_cjk_font: None) -> StoredPdf:
     return stored
 
 
-def fetch(url: str, method: str = "GET", **headers: str) -> tuple[int, dict[str, str], bytes]:
-    request = urllib.request.Request(url, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, _lower(response.headers.items()), response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, _lower(error.headers.items()), error.read()
-
-
-def _lower(items: Iterable[tuple[str, str]]) -> dict[str, str]:
-    return {key.lower(): value for key, value in items}
+fetch = get  # the serving tests' request, any method
 
 
 def download_headers(headers: dict[str, str]) -> dict[str, str]:

@@ -29,8 +29,8 @@ def arranged(register_loaded: Path, needs_cjk_font: None) -> Path:
     return register_loaded
 
 
-def get(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
-    request = urllib.request.Request(url, headers=headers)
+def get(url: str, method: str = "GET", **headers: str) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             return response.status, _lower(response.headers.items()), response.read()
