@@ -112,6 +112,10 @@ def prefect_server_on_postgres(base_url: str, home: Path) -> Iterator[str]:
             "PREFECT_SERVER_DATABASE_CONNECTION_URL": db_url,
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_LOGGING_SERVER_LEVEL": "WARNING",
+            # The tests make the runs they need. The scheduler service also makes runs from
+            # deployments' schedules as they change: a re-deploy test raced it once and found
+            # a run of a schedule the re-deploy had just replaced.
+            "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
         }
         env.pop("PREFECT_API_URL", None)
         command = [sys.executable, "-m", "prefect", "server", "start", "--no-ui"]
